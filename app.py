@@ -1,0 +1,24 @@
+"""CNN Playground: entry point. `streamlit run app.py`."""
+from __future__ import annotations
+
+import gc
+
+import streamlit as st
+
+st.set_page_config(page_title="CNN Playground", page_icon="🧠", layout="wide")
+
+# Every page imports torch; freeze what import created so the cyclic GC never walks it again
+# (with runner.postScriptGC also off in .streamlit/config.toml: see tests/unit/test_config.py).
+import torch  # noqa: E402,F401
+
+gc.freeze()
+
+PAGES = [
+    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("pages/conv_arithmetic.py", title="Conv arithmetic", icon=":material/calculate:", url_path="conv_arithmetic"),
+]
+
+nav = st.navigation(PAGES)
+with st.sidebar:
+    st.caption("CNN Playground: see convolutional networks work.")
+nav.run()

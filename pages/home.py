@@ -1,0 +1,18 @@
+"""Landing page: what each page does."""
+import streamlit as st
+
+st.title("CNN Playground")
+st.markdown("See convolutional networks work: one layer's arithmetic, a whole network's shapes, "
+            "a live training run, and what a trained model looks at.")
+
+# (page file, title, material icon, one-line description). Only pages that exist are listed.
+PAGES = [
+    ("pages/conv_arithmetic.py", "Conv arithmetic", ":material/calculate:",
+     "Turn every knob of one conv or pooling layer; see the output shape, the formula with the "
+     "numbers filled in, and the kernel sliding over real values."),
+]
+cols = st.columns(len(PAGES))
+for col, (path, title, icon, text) in zip(cols, PAGES):
+    with col.container(border=True):
+        st.page_link(path, label=title, icon=icon)
+        st.write(text)
