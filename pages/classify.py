@@ -1,0 +1,78 @@
+"""Classify a photo: top-k predictions and where the model looked (Grad-CAM)."""
+import numpy as np
+import streamlit as st
+import torch
+
+from playground import explain, images
+from playground.figures import explain as fx
+from ui import pickers
+from ui.common import page_intro, show_error
+
+page_intro("Classify a photo",
+           "Give a trained network a photo: see what it predicts, how sure it is, and where it "
+           "looked to decide.")
+
+left, right = st.columns([2, 3], gap="large")
+with left:
+    lm = pickers.model_picker("model")
+with right:
+    pic = pickers.image_input("image", lm)
+
+if lm is None or pic is None:
+    st.stop()
+
+prep = pickers.prepare(lm, pic)
+x = prep.tensor
+mid = pickers.model_id(lm)
+probs = pickers.predict(mid, pic.digest, lm, x)
+k = min(10, len(probs))
+rows = explain.topk(torch.from_numpy(probs), lm.class_names, k)
+best_i, best_name, best_p = rows[0]
+
+st.subheader(f"Prediction: {best_name} ({100 * best_p:.1f} %)")
+if pic.truth is not None:
+    verdict = "correct" if pic.truth == best_name else "wrong"
+    st.caption(f"True class of this generated shape: **{pic.truth}**, so the prediction is {verdict}.")
+
+c_photo, c_cam, c_bar = st.columns([1, 1, 1.3], gap="medium")
+with c_photo:
+    st.markdown("**The photo the model sees**")
+    st.image(images.upscale(prep.shown), caption=f"{pic.name}: the {prep.cropped.width} x {prep.cropped.height} px "
+                                 "centre crop", width="stretch")
+with c_cam:
+    st.markdown(f"**Where it looked for \"{best_name}\"** (Grad-CAM)")
+    try:
+        cam = pickers.attribution(mid, pic.digest, "Grad-CAM", best_i, None, lm, x)
+    except Exception as err:  # noqa: BLE001 - an exotic uploaded network must not break the page
+        show_error("Grad-CAM could not be computed for this model.", err)
+        cam = None
+    if cam is not None:
+        alpha = st.slider("Heat-map opacity", 0.0, 1.0, 0.5, 0.05, key="cam_alpha")
+        st.image(images.overlay(images.upscale(prep.shown), cam, alpha), width="stretch",
+                 caption="red: regions that raise the score most; blue: little or none")
+        if pic.mask is not None:
+            r, c = explain.peak(torch.from_numpy(np.ascontiguousarray(cam)))
+            inside = bool(pic.mask[r, c]) if pic.mask.shape == cam.shape else None
+            if inside is not None:
+                st.caption(f"Grad-CAM's peak (row {r}, column {c}) is "
+                           f"{'inside' if inside else 'outside'} the shape.")
+with c_bar:
+    k = st.slider("How many classes", 1, max(1, min(10, len(probs))), min(5, len(probs)),
+                  key="topk") if len(probs) > 1 else 1
+    st.plotly_chart(fx.topk_bar(rows[:k], title=f"Top {k} of {len(probs):,} classes"),
+                    key="topk_chart", width="stretch")
+
+with st.expander("What the model receives: resize, crop, normalized tensor"):
+    pickers.show_model_input(prep, "classify_input")
+
+with st.expander("How to read this"):
+    st.markdown(
+        "- **Probabilities** are the softmax of the network's last layer: they add up to 100 % "
+        "over all classes. A high value says the model is sure, not that it is right: a model "
+        "trained on shapes will confidently call a cat photo a circle, because those are the only "
+        "classes it knows.\n"
+        "- **Grad-CAM** takes the feature maps of the last convolutional layer that still has a "
+        "spatial layout, weights each channel by the average gradient of the class score with "
+        "respect to it, sums them and keeps the positive part. Upsampled to the photo, it shows "
+        "the regions that pushed the score of this class up. The *Look inside* page computes it "
+        "for any layer and class, next to other attribution methods.")

@@ -1,0 +1,244 @@
+"""Look inside: filters, feature maps, attributions and a kernel sandbox for one photo."""
+import numpy as np
+import streamlit as st
+import torch
+
+from playground import explain, images
+from playground.figures import explain as fx
+from ui import pickers
+from ui.common import fmt_int, page_intro, show_error
+
+page_intro("Look inside",
+           "See what a trained CNN does with one photo: the filters it learned, what every layer "
+           "makes of the photo, and which pixels decided its answer.")
+
+left, right = st.columns([2, 3], gap="large")
+with left:
+    lm = pickers.model_picker("model")
+with right:
+    pic = pickers.image_input("image", lm)
+
+if lm is None or pic is None:
+    st.stop()
+
+prep = pickers.prepare(lm, pic)
+x = prep.tensor
+mid = pickers.model_id(lm)
+probs_np = pickers.predict(mid, pic.digest, lm, x)
+probs = torch.from_numpy(probs_np)
+ranked = explain.topk(probs, lm.class_names, len(probs))
+best_i, best_name, best_p = ranked[0]
+truth = f" · true class **{pic.truth}**" if pic.truth else ""
+st.markdown(f"The model predicts **{best_name}** ({100 * best_p:.1f} %){truth}.")
+
+t_maps, t_attr, t_filters, t_kernel, t_input = st.tabs(
+    ["Feature maps", "Attributions", "Filters", "Kernel sandbox", "What the model receives"])
+
+# --------------------------------------------------------------------------------------------
+with t_maps:
+    maps = pickers.feature_maps(mid, pic.digest, lm, x)
+    if not maps:
+        st.info("This model has no convolutional or pooling layer to show.")
+    else:
+        names = list(maps)
+        c1, c2, c3 = st.columns([2, 2, 2])
+        layer = c1.selectbox("Layer", names, key="fm_layer",
+                             format_func=lambda n: f"{n}: {' x '.join(map(str, maps[n].shape))}")
+        order_by = c2.radio("Order channels by", ["strength", "peak", "index"], key="fm_order",
+                            horizontal=True, format_func={"strength": "mean activation",
+                                                          "peak": "largest value",
+                                                          "index": "channel number"}.get)
+        a = torch.from_numpy(maps[layer])
+        C, H, W = a.shape
+        n_show = c3.slider("Channels shown", 1, min(C, 64), min(C, 32), key="fm_count") if C > 1 else 1
+        order = explain.channel_order(a, order_by)[:n_show]
+        kind = type(lm.model.get_submodule(layer)).__name__
+        st.markdown(f"**{layer}** ({kind}) outputs **{C} channels of {H} x {W}** "
+                    f"({fmt_int(C * H * W)} numbers). Each tile is one channel, scaled to its own "
+                    "range: white = its largest value, black = its smallest.")
+        scaled = explain.scale_maps(a[order])
+        cols = 8 if n_show > 16 else max(4, min(8, n_show))
+        st.plotly_chart(fx.feature_grid(scaled, [f"ch {i} · mean {float(a[i].mean()):.2f}" for i in order],
+                                        cols=cols), key="fm_grid", width="stretch")
+        e1, e2 = st.columns([1, 2])
+        with e1:
+            ch = st.selectbox("Enlarge channel", order, key="fm_channel",
+                              format_func=lambda i: f"channel {i}")
+            m = a[ch]
+            st.markdown(f"Channel {ch}: min {float(m.min()):.3f}, max {float(m.max()):.3f}, "
+                        f"mean {float(m.mean()):.3f}; {100 * float((m > 0).float().mean()):.0f} % of "
+                        "positions above zero.")
+            st.image(images.upscale(prep.shown), caption="the photo, as the model sees it", width="stretch")
+        with e2:
+            big = fx.image(explain.scale_maps(m[None])[0].numpy(),
+                           title=f"{layer}, channel {ch} ({H} x {W})", height=460)
+            st.plotly_chart(big, key="fm_big", width="stretch")
+    with st.expander("What am I looking at?"):
+        st.markdown(
+            "A conv layer slides each of its filters over its input and writes one **channel** "
+            "per filter: bright where the input looks like the filter. Early layers respond to "
+            "edges and colours; deeper layers, seeing a larger part of the photo (their receptive "
+            "field), respond to parts and whole objects. Pooling layers keep the strongest "
+            "response in each window and halve the resolution. Ordering by *mean activation* "
+            "puts the channels this photo excites most first.")
+
+# --------------------------------------------------------------------------------------------
+with t_attr:
+    layers = pickers.spatial_layers(mid, tuple(x.shape[1:]), lm)
+    if not layers:
+        st.info("This model has no spatial layer, so Grad-CAM has nowhere to look; saliency and "
+                "the other pixel methods still work.")
+    c1, c2, c3 = st.columns([3, 2, 2])
+    methods = c1.multiselect("Methods (side by side)", list(explain.METHODS),
+                             default=["Grad-CAM", "Guided Grad-CAM", "Saliency"], key="attr_methods")
+    top = ranked[: min(len(ranked), 1000)]
+    target = c2.selectbox("Explain the class", [i for i, _, _ in top], key="attr_class",
+                          format_func=lambda i: f"{explain.class_name(lm.class_names, i)} "
+                                                f"({100 * float(probs[i]):.1f} %)",
+                          help="Sorted by probability; the first is the top class.")
+    layer_names = [li.name for li in layers]
+    layer_label = {li.name: li.label for li in layers}
+    cam_layer = None
+    if layer_names:
+        cam_layer = c3.selectbox("Grad-CAM layer", layer_names, index=len(layer_names) - 1,
+                                 key="attr_layer", format_func=layer_label.get,
+                                 help="Default: the last layer whose output is still an image.")
+    alpha = st.slider("Heat-map opacity", 0.0, 1.0, 0.5, 0.05, key="attr_alpha")
+    if not methods:
+        st.info("Choose one or more methods above.")
+    shown = []
+    slow = [mth for mth in methods if mth in ("Integrated Gradients", "Occlusion")]
+    status = st.status(f"Computing {', '.join(slow)} ...", expanded=False) if slow and lm.kind == "torchvision" else None
+    for mth in methods:
+        if mth in ("Grad-CAM", "Guided Grad-CAM") and cam_layer is None:
+            continue
+        try:
+            heat = pickers.attribution(mid, pic.digest, mth, int(target),
+                                       cam_layer if mth in ("Grad-CAM", "Guided Grad-CAM") else None, lm, x)
+        except Exception as err:  # noqa: BLE001 - an exotic uploaded network must not break the page
+            show_error(f"{mth} could not be computed for this model and layer.", err)
+            continue
+        shown.append((mth, heat))
+    if status is not None:
+        status.update(label="Done", state="complete")
+    per_row = 4
+    items = [("Photo", None)] + shown if shown else []
+    for start in range(0, len(items), per_row):
+        cols = st.columns(per_row)
+        for col, (mth, heat) in zip(cols, items[start:start + per_row]):
+            with col:
+                if heat is None:
+                    st.markdown("**The photo**")
+                    st.image(images.upscale(prep.shown), width="stretch",
+                             caption=f"{prep.cropped.width} x {prep.cropped.height} px model input")
+                    continue
+                st.markdown(f"**{mth}**")
+                at = f"at layer {cam_layer}" if mth in ("Grad-CAM", "Guided Grad-CAM") else None
+                st.image(images.overlay(images.upscale(prep.shown), heat, alpha), width="stretch",
+                         caption=at)
+                if pic.mask is not None and pic.mask.shape == heat.shape:
+                    r, c = explain.peak(torch.from_numpy(np.ascontiguousarray(heat)))
+                    st.caption(f"peak {'inside' if pic.mask[r, c] else 'outside'} the shape")
+    with st.expander("What each method shows"):
+        for mth, text in explain.METHODS.items():
+            st.markdown(f"- **{mth}**: {text}")
+        st.markdown("Every map is scaled to [0, 1] and drawn with the same colours: blue = little "
+                    "or no influence, red = the most. All come from captum.")
+
+# --------------------------------------------------------------------------------------------
+with t_filters:
+    convs = explain.conv_layers(lm.model)
+    if not convs:
+        st.info("This model has no convolutional layer.")
+    else:
+        name0, conv0 = convs[0]
+        w0 = conv0.weight.detach()
+        st.markdown(f"**First layer `{name0}`: {w0.shape[0]} filters of {w0.shape[2]} x {w0.shape[3]} "
+                    f"over {w0.shape[1]} input channel{'s' if w0.shape[1] > 1 else ''}.** "
+                    "Each tile is one filter shown as colours: grey = weight 0, a bright colour = "
+                    "the filter looks for that colour there, a dark one = it looks for its absence.")
+        st.plotly_chart(fx.filter_tiles(explain.filter_tiles(w0), cols=16), key="flt_first",
+                        width="stretch")
+        st.markdown("**Any layer, one filter at a time.** A filter of a deeper layer has one "
+                    f"{'k x k'} slice per input channel (the previous layer's channels): red weights "
+                    "add that channel's activation, blue ones subtract it.")
+        c1, c2 = st.columns([2, 1])
+        conv_names = [n for n, _ in convs]
+        lname = c1.selectbox("Conv layer", conv_names, index=min(1, len(conv_names) - 1),
+                             key="flt_layer", format_func=lambda n: f"{n}: {tuple(lm.model.get_submodule(n).weight.shape)}")
+        w = lm.model.get_submodule(lname).weight.detach()
+        fi = c2.number_input(f"Filter (0 to {w.shape[0] - 1})", 0, w.shape[0] - 1, 0, 1, key="flt_index")
+        slices = w[int(fi)][:64]
+        st.plotly_chart(fx.weight_grid(slices, [f"in ch {i}" for i in range(slices.shape[0])],
+                                       cols=8, title=f"{lname}, filter {int(fi)}: "
+                                                     f"{w.shape[1]} slices of {w.shape[2]} x {w.shape[3]}"
+                                                     + (" (first 64)" if w.shape[1] > 64 else "")),
+                        key="flt_slices", width="stretch")
+
+# --------------------------------------------------------------------------------------------
+KEYS = [[f"k_{r}{c}" for c in range(3)] for r in range(3)]
+
+
+def _load_preset():
+    k = explain.KERNELS[st.session_state["k_preset"]]
+    for r in range(3):
+        for c in range(3):
+            st.session_state[KEYS[r][c]] = float(k[r][c])
+
+
+with t_kernel:
+    st.markdown("Apply a 3 x 3 kernel to the photo yourself, as a conv layer does (cross-"
+                "correlation, zero padding), then find the model's first-layer filter that is "
+                "most like it.")
+    if "k_00" not in st.session_state:
+        st.session_state["k_preset"] = st.session_state.get("k_preset", "Horizontal edges (course)")
+        _load_preset()
+    c_k, c_in, c_out = st.columns([1.2, 1, 1], gap="medium")
+    with c_k:
+        st.selectbox("Kernel", list(explain.KERNELS), key="k_preset", on_change=_load_preset)
+        st.caption("Edit any weight:")
+        for r in range(3):
+            cols = st.columns(3)
+            for c in range(3):
+                cols[c].number_input(f"w[{r},{c}]", key=KEYS[r][c], step=0.25, format="%.3f",
+                                     label_visibility="collapsed")
+    kern = [[float(st.session_state[KEYS[r][c]]) for c in range(3)] for r in range(3)]
+    gray = np.asarray(images.thumbnail(pic.image, 256).convert("L"), dtype=np.float32) / 255
+    try:
+        resp = explain.apply_kernel(torch.from_numpy(gray), kern).numpy()
+    except ValueError as err:
+        show_error("This kernel cannot be applied.", err)
+        resp = None
+    with c_in:
+        st.markdown("**The photo, in grey**")
+        st.image(gray, width="stretch", clamp=True, caption=f"{gray.shape[1]} x {gray.shape[0]} px")
+    with c_out:
+        st.markdown("**After the kernel**")
+        if resp is not None:
+            top = float(np.abs(resp).max()) or 1.0
+            st.image(resp / (2 * top) + 0.5, width="stretch", clamp=True,
+                     caption="grey = 0, white = strong positive, black = strong negative")
+    if convs:
+        name0, conv0 = convs[0]
+        i, cos, comp = explain.most_similar_filter(conv0.weight, kern)
+        st.markdown(f"**Most similar filter in `{name0}`: filter {i}, cosine similarity {cos:+.2f}** "
+                    "(1 = the same pattern, 0 = unrelated, -1 = the opposite).")
+        d1, d2, d3 = st.columns([1, 1, 1.2])
+        with d1:
+            st.plotly_chart(fx.kernel(np.array(kern), "Your kernel"), key="k_user", width="stretch")
+        with d2:
+            note = "summed over its colour channels" if conv0.weight.shape[1] > 1 else ""
+            if tuple(conv0.weight.shape[-2:]) != (3, 3):
+                note += f"; {conv0.weight.shape[2]} x {conv0.weight.shape[3]} averaged down to 3 x 3"
+            st.plotly_chart(fx.kernel(comp.numpy(), f"Filter {i} ({note.strip('; ')})" if note else f"Filter {i}"),
+                            key="k_model", width="stretch")
+        with d3:
+            fm = maps.get(name0) if maps else None
+            if fm is not None:
+                st.markdown(f"**What filter {i} makes of the photo** ({name0}, channel {i})")
+                st.image(images.upscale(explain.scale_maps(torch.from_numpy(fm[i:i + 1]))[0].numpy()), clamp=True,
+                         width="stretch")
+
+# --------------------------------------------------------------------------------------------
+with t_input:
+    pickers.show_model_input(prep, "inside_input")

@@ -1,0 +1,283 @@
+"""Safe decoding of user images, and what a model actually receives.
+
+``load_image(data)`` turns untrusted bytes (an upload, a camera shot) into an RGB
+``PIL.Image`` or raises :class:`ImageError` with a message a student understands: size limits in
+bytes and pixels, decompression bombs, truncated or corrupt files, and every mode a photo can
+come in (grayscale, RGBA composited on white, palette, 16-bit, EXIF-rotated) are handled.
+
+``prepare(image, pre)`` runs the model's preprocessing step by step (resize the shorter side,
+centre crop, scale to [0, 1], normalize) with torchvision's functional transforms and keeps
+every intermediate, so a page can show the resize, the crop and the normalized tensor.
+"""
+from __future__ import annotations
+
+import io
+import struct
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+MAX_BYTES = 20 * 1024 * 1024          # 20 MB file
+MAX_PIXELS = 40_000_000               # 40 megapixels (a phone photo is ~12)
+MIN_SIDE = 4                          # smaller than this is not a picture
+FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF", "MPO")
+EXTENSIONS = ["png", "jpg", "jpeg", "webp"]  # what the upload widgets accept
+
+
+class ImageError(ValueError):
+    """An image the app will not use; the message says why in plain words."""
+
+
+def _mb(n: float) -> str:
+    return f"{n / 2**20:.1f} MB"
+
+
+def load_image(data: bytes, *, max_bytes: int = MAX_BYTES, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """Decode untrusted ``data`` into an RGB image (fully loaded, EXIF orientation applied).
+
+    Raises :class:`ImageError` for an empty, too large, corrupt, truncated or unsupported file,
+    and for a decompression bomb (a small file that claims a huge number of pixels: the header
+    is checked against ``max_pixels`` *before* any pixel is decoded).
+    """
+    if isinstance(data, (bytearray, memoryview)):
+        data = bytes(data)
+    if not isinstance(data, bytes):
+        raise ImageError(f"Expected the bytes of an image file, got {type(data).__name__}.")
+    if not data:
+        raise ImageError("The file is empty.")
+    if len(data) > max_bytes:
+        raise ImageError(f"The file is {_mb(len(data))}; the limit is {_mb(max_bytes)}. "
+                         "Use a smaller photo (a few megapixels is plenty).")
+    try:
+        with warnings.catch_warnings():
+            # PIL warns (DecompressionBombWarning) between its limit and twice it, and raises
+            # beyond; our own limit below is the one that counts, checked on the header.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+            fmt = img.format
+            w, h = img.size
+            if w * h > max_pixels:
+                raise ImageError(
+                    f"The image claims {w:,} x {h:,} pixels ({w * h / 1e6:,.0f} megapixels); the "
+                    f"limit is {max_pixels / 1e6:,.0f} megapixels. A file this small that decodes to "
+                    "this many pixels is a decompression bomb, or the photo is simply too big.")
+            if fmt not in FORMATS:
+                raise ImageError(f"{fmt or 'This'} images are not supported; use PNG, JPEG or WebP.")
+            if min(w, h) < MIN_SIDE:
+                raise ImageError(f"The image is only {w} x {h} pixels; it needs at least "
+                                 f"{MIN_SIDE} pixels on each side.")
+            img.load()  # decode now, so a truncated file fails here and not later
+            img = ImageOps.exif_transpose(img) or img
+            return to_rgb(img)
+    except ImageError:
+        raise
+    except Image.DecompressionBombError as e:
+        raise ImageError("The image is a decompression bomb: it would decode to far more pixels "
+                         f"than its file size suggests. Detail: {e}") from e
+    except UnidentifiedImageError as e:
+        raise ImageError("This file is not an image the app can read (it is corrupt, or not a "
+                         "PNG, JPEG or WebP file).") from e
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error) as e:
+        text = str(e)
+        if "truncated" in text.lower() or isinstance(e, EOFError):
+            raise ImageError("The image file is truncated (cut off before its end): download "
+                             "or export it again.") from e
+        raise ImageError(f"The image file is damaged and cannot be decoded ({text}).") from e
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Any PIL mode -> 8-bit RGB: alpha composited on white, palettes expanded, 16/32-bit and
+    float grayscale rescaled from their own range (not clipped at 255)."""
+    mode = img.mode
+    if mode == "RGB":
+        return img
+    if mode == "P":
+        img = img.convert("RGBA") if "transparency" in img.info else img.convert("RGB")
+        mode = img.mode
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        lo, hi = float(np.nanmin(arr)), float(np.nanmax(arr))
+        if mode.startswith("I;16"):
+            lo, hi = 0.0, 65535.0
+        scaled = np.zeros_like(arr) if hi <= lo else (arr - lo) / (hi - lo)
+        gray = Image.fromarray((np.nan_to_num(scaled) * 255).round().astype(np.uint8), "L")
+        return gray.convert("RGB")
+    return img.convert("RGB")  # L, 1, CMYK, YCbCr, LAB, HSV
+
+
+# --------------------------------------------------------------------------------------------
+# What the model receives
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Preprocess:
+    """A model's preprocessing: resize the shorter side to ``resize``, centre-crop ``crop``
+    (height, width), scale to [0, 1], normalize with ``mean``/``std``; ``channels`` 1 turns the
+    photo gray first."""
+
+    resize: int
+    crop: tuple[int, int]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    channels: int = 3
+    interpolation: str = "bilinear"
+
+    @classmethod
+    def from_torchvision(cls, transforms) -> "Preprocess":
+        """From torchvision's ``weights.transforms()`` (``ImageClassification`` preset)."""
+        resize = transforms.resize_size
+        crop = transforms.crop_size
+        resize = int(resize[0] if isinstance(resize, (list, tuple)) else resize)
+        crop = int(crop[0] if isinstance(crop, (list, tuple)) else crop)
+        interp = getattr(transforms.interpolation, "value", "bilinear")
+        return cls(resize=resize, crop=(crop, crop), mean=tuple(transforms.mean),
+                   std=tuple(transforms.std), channels=3, interpolation=str(interp))
+
+    @classmethod
+    def for_input(cls, input_shape, mean, std) -> "Preprocess":
+        """For a checkpoint trained on ``input_shape`` (C, H, W) images: the shorter side to H,
+        then a centre crop of H x W."""
+        c, h, w = (int(x) for x in input_shape)
+        mean = tuple(float(m) for m in mean) or (0.0,) * c
+        std = tuple(float(s) for s in std) or (1.0,) * c
+        return cls(resize=min(h, w), crop=(h, w), mean=mean, std=std, channels=c)
+
+    def describe(self) -> str:
+        return (f"resize the shorter side to {self.resize} px ({self.interpolation}), centre-crop "
+                f"{self.crop[0]} x {self.crop[1]}, scale to [0, 1], subtract mean "
+                f"{_fmt(self.mean)} and divide by std {_fmt(self.std)} per channel")
+
+
+def _fmt(values) -> str:
+    return "(" + ", ".join(f"{v:.3f}" for v in values) + ")"
+
+
+@dataclass
+class Prepared:
+    """Every step of the preprocessing, for display, and the tensor the model gets."""
+
+    original: Image.Image
+    resized: Image.Image
+    cropped: Image.Image          # exactly the pixels the model sees (before normalizing)
+    tensor: torch.Tensor          # (1, C, H, W), normalized
+    pre: Preprocess
+    stats: list[dict] = field(default_factory=list)
+
+    @property
+    def shown(self) -> np.ndarray:
+        """The cropped input as uint8 (H, W, 3) for overlays (gray models repeat the channel)."""
+        return np.asarray(self.cropped.convert("RGB"))
+
+
+def prepare(image: Image.Image, pre: Preprocess) -> Prepared:
+    """Run ``pre`` on ``image`` with torchvision's functional transforms, keeping each step."""
+    from torchvision.transforms import InterpolationMode
+    from torchvision.transforms.v2 import functional as F
+
+    interp = InterpolationMode(pre.interpolation) if pre.interpolation in \
+        {m.value for m in InterpolationMode} else InterpolationMode.BILINEAR
+    img = to_rgb(image)
+    if pre.channels == 1:
+        img = img.convert("L")
+    resized = F.resize(img, [pre.resize], interpolation=interp, antialias=True)
+    cropped = F.center_crop(resized, list(pre.crop))
+    x = F.to_dtype(F.pil_to_tensor(cropped), torch.float32, scale=True)
+    if x.shape[0] != pre.channels:  # a 3-channel model gets RGB; a 1-channel one gets L above
+        x = x[:1].expand(pre.channels, -1, -1).clone() if x.shape[0] == 1 else x[: pre.channels]
+    x = F.normalize(x, list(pre.mean), list(pre.std))
+    return Prepared(original=image, resized=resized, cropped=cropped, tensor=x.unsqueeze(0),
+                    pre=pre, stats=channel_stats(x))
+
+
+def channel_stats(x: torch.Tensor) -> list[dict]:
+    """Per-channel min, max, mean, std of a (C, H, W) or (1, C, H, W) tensor."""
+    x = x.detach().float()
+    if x.dim() == 4:
+        x = x[0]
+    names = ["R", "G", "B"] if x.shape[0] == 3 else [f"channel {i}" for i in range(x.shape[0])]
+    return [{"channel": names[i], "min": float(c.min()), "max": float(c.max()),
+             "mean": float(c.mean()), "std": float(c.std())} for i, c in enumerate(x)]
+
+
+def denormalize(x: torch.Tensor, mean, std) -> np.ndarray:
+    """The normalized tensor mapped back to uint8 (H, W, 3) pixels: ``x * std + mean``."""
+    x = x.detach().float()
+    if x.dim() == 4:
+        x = x[0]
+    m = torch.tensor(mean, dtype=x.dtype).view(-1, 1, 1)
+    s = torch.tensor(std, dtype=x.dtype).view(-1, 1, 1)
+    img = (x * s + m).clamp(0, 1)
+    if img.shape[0] == 1:
+        img = img.expand(3, -1, -1)
+    return (img.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+
+
+def thumbnail(image: Image.Image, size: int = 512) -> Image.Image:
+    """A copy at most ``size`` px on its longer side (for display)."""
+    img = image.copy()
+    img.thumbnail((size, size))
+    return img
+
+
+def to_png(image: Image.Image | np.ndarray) -> bytes:
+    if isinstance(image, np.ndarray):
+        image = Image.fromarray(image)
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+# --------------------------------------------------------------------------------------------
+# Heat maps over photos
+# --------------------------------------------------------------------------------------------
+_LUTS: dict[str, np.ndarray] = {}
+
+
+def colormap(name: str = "Turbo") -> np.ndarray:
+    """A (256, 3) uint8 lookup table sampled from plotly's named colour scale."""
+    if name not in _LUTS:
+        from plotly.colors import sample_colorscale, unlabel_rgb
+
+        cols = sample_colorscale(name, [i / 255 for i in range(256)])
+        _LUTS[name] = np.array([unlabel_rgb(c) for c in cols]).round().astype(np.uint8)
+    return _LUTS[name]
+
+
+def overlay(photo: np.ndarray, heat, alpha: float = 0.5, cmap: str = "Turbo") -> np.ndarray:
+    """``heat`` (H, W) in [0, 1], coloured with ``cmap``, blended over ``photo`` (H, W, 3 uint8)
+    with opacity ``alpha``. The heat map is resized to the photo when sizes differ."""
+    if isinstance(heat, torch.Tensor):
+        heat = heat.detach().float().cpu().numpy()
+    heat = np.nan_to_num(np.asarray(heat, dtype=np.float32)).clip(0, 1)
+    h, w = photo.shape[:2]
+    if heat.shape != (h, w):
+        t = torch.from_numpy(heat)[None, None]
+        heat = torch.nn.functional.interpolate(t, size=(h, w), mode="bilinear",
+                                               align_corners=False)[0, 0].clamp(0, 1).numpy()
+    colours = colormap(cmap)[(heat * 255).round().astype(np.int64)]
+    out = (1 - alpha) * photo.astype(np.float32) + alpha * colours.astype(np.float32)
+    return out.round().clip(0, 255).astype(np.uint8)
+
+
+def heat_image(heat, cmap: str = "Turbo") -> np.ndarray:
+    """A heat map alone, coloured, as uint8 (H, W, 3)."""
+    if isinstance(heat, torch.Tensor):
+        heat = heat.detach().float().cpu().numpy()
+    heat = np.nan_to_num(np.asarray(heat, dtype=np.float32)).clip(0, 1)
+    return colormap(cmap)[(heat * 255).round().astype(np.int64)]
+
+
+def upscale(arr: np.ndarray, min_side: int = 256) -> np.ndarray:
+    """Enlarge a small image by a whole factor with nearest-neighbour (each pixel a crisp
+    square), so a 32 x 32 input reads at a glance; larger images are returned unchanged."""
+    h, w = arr.shape[:2]
+    f = -(-min_side // max(1, min(h, w)))
+    if f <= 1:
+        return arr
+    return np.repeat(np.repeat(arr, f, axis=0), f, axis=1)

@@ -1,0 +1,223 @@
+"""The catalogue behind the one model picker: every trained model the app can look inside.
+
+- the shipped default model (``assets/default_model.pt``, trained on the generated shapes by
+  ``scripts/train_default_model.py``),
+- every run's best and last checkpoint (from :mod:`playground.runs`),
+- torchvision's ImageNet classifiers, weights downloaded once into torch's hub cache (offline:
+  :class:`ModelUnavailable` says what to do),
+- a checkpoint file the user uploads, loaded only with ``weights_only=True``.
+
+``catalogue()`` lists :class:`ModelEntry` items by name; ``load(entry)`` /
+``load_upload(data)`` give a :class:`LoadedModel`: the ``nn.Module`` in eval mode, its class
+names and the exact preprocessing it expects.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from . import checkpoints, networks
+from .images import Preprocess
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_MODEL = ROOT / "assets" / "default_model.pt"
+IMAGENET_MODELS = ["resnet18", "mobilenet_v3_small", "efficientnet_b0", "resnet50", "convnext_tiny"]
+RETRY_AFTER_S = 60.0   # a failed download is not retried on every rerun
+
+
+class ModelUnavailable(RuntimeError):
+    """A model that cannot be loaded; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    key: str                  # stable id: 'default', 'run:<id>:best', 'torchvision:resnet18', 'upload:<sha>'
+    label: str                # what the picker shows
+    kind: str                 # 'default' | 'run' | 'torchvision' | 'upload'
+    path: str | None = None   # checkpoint file, when there is one
+    name: str | None = None   # torchvision model name
+    group: str = ""           # picker section
+
+
+@dataclass
+class LoadedModel:
+    key: str
+    label: str
+    kind: str
+    model: nn.Module
+    class_names: list[str]
+    preprocess: Preprocess
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return (self.preprocess.channels, *self.preprocess.crop)
+
+    @property
+    def params(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
+
+
+# --------------------------------------------------------------------------------------------
+# Catalogue
+# --------------------------------------------------------------------------------------------
+def default_model_path() -> Path:
+    """The shipped default model (runs.default_model_path() when that module provides it)."""
+    try:
+        from . import runs
+
+        return Path(runs.default_model_path())
+    except (ImportError, AttributeError):
+        return DEFAULT_MODEL
+
+
+def run_entries() -> list[ModelEntry]:
+    """One entry per checkpoint of every run on disk (best, then last), newest run first."""
+    try:
+        from . import runs
+    except ImportError:
+        return []
+    try:
+        infos = list(runs.list_runs())
+    except Exception:  # noqa: BLE001 - a broken runs folder must not break the picker
+        return []
+    out: list[ModelEntry] = []
+    for r in infos:
+        name = getattr(r, "name", None) or getattr(r, "id", "run")
+        for which in ("best", "last"):
+            path = getattr(r, f"{which}_checkpoint", None)
+            if path and Path(path).is_file():
+                out.append(ModelEntry(key=f"run:{r.id}:{which}", label=f"Run {name}: {which} checkpoint",
+                                      kind="run", path=str(path), group="Your runs"))
+    return out
+
+
+def weights_cached(name: str) -> bool:
+    """Whether torchvision's ImageNet weights for ``name`` are already in torch's hub cache."""
+    w = networks.torchvision_weights(name, "DEFAULT")
+    fname = w.url.rsplit("/", 1)[-1]
+    return (Path(torch.hub.get_dir()) / "checkpoints" / fname).is_file()
+
+
+def catalogue(*, torchvision_models: list[str] | None = None) -> list[ModelEntry]:
+    """Every model the picker offers, default model first."""
+    out: list[ModelEntry] = []
+    path = default_model_path()
+    if path.is_file():
+        out.append(ModelEntry("default", "Default model: shapes CNN (shipped)", "default",
+                              path=str(path), group="Shipped"))
+    out += run_entries()
+    for name in (IMAGENET_MODELS if torchvision_models is None else torchvision_models):
+        note = "" if weights_cached(name) else " (downloads weights once)"
+        out.append(ModelEntry(f"torchvision:{name}", f"{name}, ImageNet{note}", "torchvision",
+                              name=name, group="torchvision, ImageNet"))
+    return out
+
+
+def entry(key: str, entries: list[ModelEntry] | None = None) -> ModelEntry:
+    for e in entries if entries is not None else catalogue():
+        if e.key == key:
+            return e
+    raise ModelUnavailable(f"No model {key!r} (the run may have been deleted).")
+
+
+# --------------------------------------------------------------------------------------------
+# Loading
+# --------------------------------------------------------------------------------------------
+_failures: dict[str, tuple[float, str]] = {}
+
+
+def imagenet_categories(name: str) -> list[str]:
+    """ImageNet's 1000 class names from torchvision's weights metadata (no download needed)."""
+    return list(networks.torchvision_weights(name, "DEFAULT").meta["categories"])
+
+
+def from_checkpoint(ckpt: checkpoints.Checkpoint, *, key: str, label: str, kind: str,
+                    source: str) -> LoadedModel:
+    spec = ckpt.spec or {}
+    if "torchvision" in spec:
+        shape = tuple(ckpt.input_shape or (3, 224, 224))
+    else:
+        shape = tuple(ckpt.input_shape)
+    pre = Preprocess.for_input(shape, ckpt.mean, ckpt.std)
+    if "torchvision" in spec and shape[-1] >= 128:  # torchvision convention: resize 256, crop 224
+        pre = Preprocess(resize=int(round(shape[-1] * 256 / 224)), crop=(shape[1], shape[2]),
+                         mean=pre.mean, std=pre.std, channels=pre.channels)
+    n_out = _num_outputs(ckpt.model, shape)
+    names = list(ckpt.class_names) or [f"class {i}" for i in range(n_out or 0)]
+    info = {"source": source, "spec_name": spec.get("name", ""), "run": ckpt.run,
+            "classes": len(names)}
+    ckpt.model.eval()
+    return LoadedModel(key=key, label=label, kind=kind, model=ckpt.model, class_names=names,
+                       preprocess=pre, info=info)
+
+
+def _num_outputs(model: nn.Module, shape) -> int | None:
+    try:
+        import copy
+
+        meta = copy.deepcopy(model).to("meta").eval()
+        with torch.no_grad():
+            out = meta(torch.empty((1, *shape), device="meta"))
+        return int(out.shape[1]) if out.dim() == 2 else None
+    except Exception:  # noqa: BLE001 - class names then come from the checkpoint only
+        return None
+
+
+def load(e: ModelEntry) -> LoadedModel:
+    """Load a catalogue entry; raises :class:`ModelUnavailable` with a readable message."""
+    failed = _failures.get(e.key)
+    if failed and time.monotonic() - failed[0] < RETRY_AFTER_S:
+        raise ModelUnavailable(failed[1])
+    try:
+        if e.kind == "torchvision":
+            return _load_torchvision(e)
+        if not e.path:
+            raise ModelUnavailable(f"{e.label} has no checkpoint file.")
+        try:
+            ckpt = checkpoints.load_checkpoint(e.path)
+        except checkpoints.CheckpointError as err:
+            raise ModelUnavailable(f"{e.label} could not be loaded: {err}") from err
+        return from_checkpoint(ckpt, key=e.key, label=e.label, kind=e.kind, source=e.path)
+    except ModelUnavailable as err:
+        if e.kind == "torchvision":
+            _failures[e.key] = (time.monotonic(), str(err))
+        raise
+
+
+def _load_torchvision(e: ModelEntry) -> LoadedModel:
+    name = e.name or e.key.split(":", 1)[1]
+    try:
+        model = networks.build_torchvision(name, weights="DEFAULT")
+    except networks.WeightsUnavailable as err:
+        raise ModelUnavailable(str(err)) from err
+    model.eval()
+    w = networks.torchvision_weights(name, "DEFAULT")
+    pre = Preprocess.from_torchvision(w.transforms())
+    meta = w.meta
+    info = {"source": f"torchvision {name}, {w}", "classes": len(meta["categories"]),
+            "acc@1": meta.get("_metrics", {}).get("ImageNet-1K", {}).get("acc@1"),
+            "weights_file": w.url.rsplit("/", 1)[-1]}
+    return LoadedModel(key=e.key, label=e.label, kind="torchvision", model=model,
+                       class_names=imagenet_categories(name), preprocess=pre, info=info)
+
+
+def load_upload(data: bytes, filename: str = "uploaded.pt") -> LoadedModel:
+    """A checkpoint file the user uploaded. Loaded with ``weights_only=True`` only: a file that
+    holds Python objects (a full pickle that could run code) is refused."""
+    if not data:
+        raise ModelUnavailable("The uploaded file is empty.")
+    digest = hashlib.sha256(data).hexdigest()[:12]
+    try:
+        ckpt = checkpoints.load_checkpoint(bytes(data))
+    except checkpoints.CheckpointError as err:
+        raise ModelUnavailable(f"{filename}: {err}") from err
+    return from_checkpoint(ckpt, key=f"upload:{digest}", label=f"Uploaded: {os.path.basename(filename)}",
+                           kind="upload", source=filename)

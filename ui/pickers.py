@@ -1,0 +1,268 @@
+"""The shared pickers: one model picker and one image input, used by Inside and Classify (and
+any page that needs a trained model or a photo).
+
+    lm = model_picker()            # LoadedModel | None (errors already shown)
+    pic = image_input(lm)          # Picture | None
+
+The model choice is remembered across pages (a page switch drops widget state, so the choice is
+kept in ``st.session_state["picked_model"]``). Loaded models are cached per process
+(``st.cache_resource``); an uploaded checkpoint is cached by its content hash.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+from PIL import Image
+
+from playground import images, models
+from ui.common import fmt_int, show_error
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "assets" / "samples"
+UPLOAD = "__upload__"
+PICKED = "picked_model"
+MODEL_LOCKS: dict[str, threading.Lock] = {}
+
+
+def model_lock(lm: models.LoadedModel) -> threading.Lock:
+    """One lock per cached model: attribution methods hook modules, so two sessions must not
+    run them on the same module at the same time."""
+    return MODEL_LOCKS.setdefault(lm.key, threading.Lock())
+
+
+@st.cache_resource(max_entries=6, show_spinner=False)
+def _load_cached(key: str, path: str | None, mtime: float) -> models.LoadedModel:
+    return models.load(models.entry(key))
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _load_upload_cached(digest: str, _data: bytes, filename: str) -> models.LoadedModel:
+    return models.load_upload(_data, filename)
+
+
+def _restore(widget_key: str, persist_key: str, options: list) -> None:
+    """Give a widget the value remembered from another page (only when it has none yet)."""
+    if widget_key not in st.session_state and st.session_state.get(persist_key) in options:
+        st.session_state[widget_key] = st.session_state[persist_key]
+
+
+def model_picker(key: str = "model", *, label: str = "Model") -> models.LoadedModel | None:
+    """A selectbox over :func:`playground.models.catalogue` plus "Upload a checkpoint". Shows
+    load errors (offline ImageNet weights, a refused checkpoint) and returns None then."""
+    entries = models.catalogue()
+    labels = {e.key: e.label for e in entries}
+    labels[UPLOAD] = "Upload a checkpoint file (.pt)"
+    options = list(labels)
+    wkey = f"{key}_select"
+    _restore(wkey, PICKED, options)
+    choice = st.selectbox(label, options, format_func=labels.__getitem__, key=wkey,
+                          help="The shipped default model was trained on the generated shapes; "
+                               "runs are trained on the Train page; torchvision's models were "
+                               "trained on ImageNet's 1000 classes.")
+    st.session_state[PICKED] = choice
+    try:
+        if choice == UPLOAD:
+            up = st.file_uploader("Checkpoint file", type=["pt", "pth", "ckpt"], key=f"{key}_upload",
+                                  help="A checkpoint saved by this app (a run's best.pt or last.pt, "
+                                       "or playground.checkpoints.save_checkpoint). Loaded with "
+                                       "weights_only=True: files that would run code are refused.")
+            if up is None:
+                st.info("Upload a checkpoint file to look inside it.", icon=":material/upload_file:")
+                return None
+            data = up.getvalue()
+            lm = _load_upload_cached(hashlib.sha256(data).hexdigest(), data, up.name)
+        else:
+            e = next(e for e in entries if e.key == choice)
+            mtime = os.path.getmtime(e.path) if e.path and os.path.exists(e.path) else 0.0
+            with st.spinner(f"Loading {e.label} ..."):
+                lm = _load_cached(e.key, e.path, mtime)
+    except models.ModelUnavailable as err:
+        text = str(err)
+        if choice.startswith("torchvision:"):
+            name = choice.split(":", 1)[1]
+            show_error(f"{name}'s ImageNet weights are not on this computer and could not be "
+                       "downloaded (no internet?). Pick another model, or connect once: they are "
+                       "downloaded a single time and cached.", detail=text)
+        else:
+            show_error(f"This model could not be loaded. {text.split(': ', 1)[-1] if choice == UPLOAD else text}",
+                       detail=text)
+        return None
+    st.caption(f"{fmt_int(len(lm.class_names))} classes · {fmt_int(lm.params)} parameters · "
+               f"input {' x '.join(str(s) for s in lm.input_shape)}")
+    return lm
+
+
+# --------------------------------------------------------------------------------------------
+# Images
+# --------------------------------------------------------------------------------------------
+@dataclass
+class Picture:
+    image: Image.Image             # RGB
+    name: str                      # where it came from, for captions and cache keys
+    digest: str                    # content hash (cache key for attributions)
+    mask: np.ndarray | None = None  # generated shapes: the object's pixels (H, W) bool
+    truth: str | None = None       # generated shapes: the true class
+
+
+def _digest(img: Image.Image) -> str:
+    return hashlib.sha256(img.tobytes() + str(img.size).encode()).hexdigest()[:16]
+
+
+def sample_photos() -> list[Path]:
+    return sorted(SAMPLES.glob("*.jpg"))
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _load_bytes(data: bytes) -> Image.Image:
+    return images.load_image(data)
+
+
+@st.cache_data(max_entries=2, show_spinner=False)
+def _shapes(n: int, size: int, seed: int):
+    from playground.data import make_shapes
+
+    d = make_shapes(n, size=size, seed=seed)
+    return d.images.numpy(), d.masks.numpy(), d.labels.numpy(), list(d.class_names)
+
+
+SOURCES = ["Sample photo", "Generated shape", "Upload", "Camera"]
+SHAPES_SEED = 2026  # not a training seed: a fresh test set
+
+
+def image_input(key: str = "image", lm: models.LoadedModel | None = None) -> Picture | None:
+    """Where the photo comes from: a sample photo, a generated shape (with its true class and
+    mask), an upload (PNG, JPEG, WebP) or the camera (asked for only when chosen). Bad files are
+    explained with ``st.error``; returns None then."""
+    wkey = f"{key}_source"
+    _restore(wkey, "picked_source", SOURCES)
+    if wkey not in st.session_state:
+        # the shapes model reads shapes best; an ImageNet model reads photos
+        st.session_state[wkey] = "Generated shape" if lm is not None and lm.kind != "torchvision" \
+            else "Sample photo"
+    source = st.radio("Image", SOURCES, key=wkey, horizontal=True,
+                      help="The camera is asked for only when you choose it.")
+    st.session_state["picked_source"] = source
+    try:
+        if source == "Sample photo":
+            photos = sample_photos()
+            path = st.selectbox("Photo", photos, format_func=lambda p: p.stem.capitalize(),
+                                key=f"{key}_sample")
+            img = _load_bytes(Path(path).read_bytes())
+            return Picture(img, Path(path).stem, _digest(img))
+        if source == "Generated shape":
+            size = 32
+            if lm is not None and lm.kind != "torchvision":
+                size = int(lm.preprocess.crop[0])
+            n = 64
+            i = st.number_input(f"Shape number (0 to {n - 1}, a test set not used in training)",
+                                0, n - 1, 0, 1, key=f"{key}_shape")
+            imgs, masks, labels, names = _shapes(n, size, SHAPES_SEED)
+            arr = imgs[int(i)].transpose(1, 2, 0)
+            img = Image.fromarray(np.ascontiguousarray(arr), "RGB")
+            truth = names[int(labels[int(i)])]
+            return Picture(img, f"shape {int(i)} ({truth})", _digest(img), masks[int(i)], truth)
+        if source == "Upload":
+            up = st.file_uploader("Photo (PNG, JPEG or WebP)", type=images.EXTENSIONS,
+                                  key=f"{key}_upload")
+            if up is None:
+                st.info("Upload a photo to see what the model makes of it.", icon=":material/upload:")
+                return None
+            img = _load_bytes(up.getvalue())
+            return Picture(img, up.name, _digest(img))
+        shot = st.camera_input("Take a photo", key=f"{key}_camera")
+        if shot is None:
+            return None
+        img = _load_bytes(shot.getvalue())
+        return Picture(img, "camera photo", _digest(img))
+    except images.ImageError as err:
+        show_error(f"This image cannot be used: {err}", err)
+        return None
+    except ImportError as err:  # the generated dataset's module is missing
+        show_error("The generated shapes are not available in this installation.", err)
+        return None
+
+
+# --------------------------------------------------------------------------------------------
+# Shared computations (cached per model and photo) and the "what the model receives" view
+# --------------------------------------------------------------------------------------------
+def model_id(lm: models.LoadedModel) -> str:
+    """Cache key of a loaded model: its catalogue key and this load of it."""
+    return f"{lm.key}@{id(lm.model)}"
+
+
+def prepare(lm: models.LoadedModel, pic: Picture) -> images.Prepared:
+    return images.prepare(pic.image, lm.preprocess)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def predict(mid: str, digest: str, _lm: models.LoadedModel, _x) -> np.ndarray:
+    from playground import explain
+
+    with model_lock(_lm):
+        return explain.predict(_lm.model, _x).numpy()
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def attribution(mid: str, digest: str, method: str, target: int, layer: str | None,
+                _lm: models.LoadedModel, _x) -> np.ndarray:
+    """One (H, W) attribution map in [0, 1] (playground.explain.attribute), cached."""
+    from playground import explain
+
+    with model_lock(_lm):
+        return explain.attribute(method, _lm.model, _x, target, layer).numpy()
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def feature_maps(mid: str, digest: str, _lm: models.LoadedModel, _x) -> dict[str, np.ndarray]:
+    from playground import explain
+
+    with model_lock(_lm):
+        return {k: v.numpy() for k, v in explain.feature_maps(_lm.model, _x).items()}
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def spatial_layers(mid: str, shape: tuple[int, ...], _lm: models.LoadedModel):
+    from playground import explain
+
+    return explain.spatial_layers(_lm.model, shape)
+
+
+def show_model_input(prep: images.Prepared, key: str) -> None:
+    """The resize, the crop and the normalized tensor, step by step."""
+    from playground.figures import explain as fx
+
+    pre = prep.pre
+    st.markdown(f"The model's preprocessing: {pre.describe()}.")
+    steps = [
+        ("1. Your image", prep.original, f"{prep.original.width} x {prep.original.height} px"),
+        ("2. Resized", prep.resized, f"shorter side {pre.resize} px: "
+                                     f"{prep.resized.width} x {prep.resized.height} px"),
+        ("3. Centre crop", prep.cropped, f"{prep.cropped.width} x {prep.cropped.height} px: "
+                                         "exactly the pixels the model sees"),
+        ("4. Normalized, mapped back", images.denormalize(prep.tensor, pre.mean, pre.std),
+         "tensor x std + mean: what the numbers hold"),
+    ]
+    cols = st.columns(4)
+    for col, (title, img, caption) in zip(cols, steps):
+        with col:
+            st.markdown(f"**{title}**")
+            shown = img if isinstance(img, np.ndarray) else np.asarray(images.thumbnail(img.convert("RGB"), 400))
+            st.image(shown, caption=caption, width="stretch")
+    c1, c2 = st.columns([2, 3])
+    with c1:
+        shape = " x ".join(str(s) for s in prep.tensor.shape)
+        st.markdown(f"**The tensor:** shape {shape} (batch, channels, height, width), float32.")
+        rows = [{"channel": s["channel"], "min": f"{s['min']:+.3f}", "max": f"{s['max']:+.3f}",
+                 "mean": f"{s['mean']:+.3f}", "std": f"{s['std']:.3f}"} for s in prep.stats]
+        st.dataframe(rows, hide_index=True, width="stretch")
+        st.caption("After normalization each channel's values sit around 0 with a spread near 1 "
+                   "for images like the training set's.")
+    with c2:
+        names = [s["channel"] for s in prep.stats]
+        st.plotly_chart(fx.value_histogram(prep.tensor, names), key=f"{key}_hist", width="stretch")
