@@ -10,6 +10,12 @@ PAGES = [
     ("pages/conv_arithmetic.py", "Conv arithmetic", ":material/calculate:",
      "Turn every knob of one conv or pooling layer; see the output shape, the formula with the "
      "numbers filled in, and the kernel sliding over real values."),
+    ("pages/inside.py", "Look inside", ":material/visibility:",
+     "A trained network's filters, every layer's feature maps for your photo, Grad-CAM and other "
+     "attributions side by side, and a kernel sandbox."),
+    ("pages/classify.py", "Classify a photo", ":material/photo_camera:",
+     "Upload or snap a photo: the top predictions with their probabilities, and where the "
+     "model looked (Grad-CAM)."),
 ]
 cols = st.columns(len(PAGES))
 for col, (path, title, icon, text) in zip(cols, PAGES):
