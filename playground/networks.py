@@ -188,7 +188,11 @@ def _probe(module: nn.Module, in_shape: tuple[int, ...] | None) -> tuple[int, ..
 
 
 def _build_list(layers: list[Layer], in_shape: tuple[int, ...] | None, path: tuple[int, ...],
-                counters: dict[str, int]) -> tuple[nn.Sequential, tuple[int, ...] | None]:
+                counters: dict[str, int], paths: dict[str, tuple[int, ...]] | None = None,
+                prefix_name: str = "") -> tuple[nn.Sequential, tuple[int, ...] | None]:
+    """Build one list of layers. ``paths`` (optional) collects ``dotted module name -> spec
+    path`` for every layer, blocks included (``prefix_name`` is the dotted name of the list)."""
+    paths = {} if paths is None else paths
     mods: "OrderedDict[str, nn.Module]" = OrderedDict()
     shape = in_shape
     for i, layer in enumerate(layers):
@@ -203,11 +207,16 @@ def _build_list(layers: list[Layer], in_shape: tuple[int, ...] | None, path: tup
             name = f"{prefix}{counters[prefix]}" if prefix != "flatten" or counters[prefix] > 1 else "flatten"
         if name in mods:
             raise SpecError(f"Two layers are named {name!r}.", p, name)
+        full = f"{prefix_name}{name}"
+        paths[full] = p
+        if t in BLOCK_TYPES and not isinstance(layer.get("layers", []), list):
+            raise SpecError(f"{name}: 'layers' of a {t} block must be a list of layers.", p, name)
         if t == "sequential":
-            sub, out = _build_list(layer.get("layers", []), shape, p, counters)
+            sub, out = _build_list(layer.get("layers", []), shape, p, counters, paths, full + ".")
             mod: nn.Module = sub
         elif t == "residual":
-            body, body_out = _build_list(layer.get("layers", []), shape, p, counters)
+            body, body_out = _build_list(layer.get("layers", []), shape, p, counters, paths,
+                                         full + ".body.")
             mode = layer.get("shortcut", "auto")
             if mode not in ("auto", "identity", "projection"):
                 raise SpecError(f"{name}: shortcut must be auto, identity or projection.", p, name)
@@ -233,9 +242,11 @@ def _build_list(layers: list[Layer], in_shape: tuple[int, ...] | None, path: tup
 
 
 class SpecNet(nn.Sequential):
-    """The module built from a spec; keeps the spec it came from in ``.spec``."""
+    """The module built from a spec; keeps the spec it came from in ``.spec`` and, in
+    ``.paths``, the spec path (index path into the layer lists) of every named module."""
 
     spec: Spec
+    paths: dict[str, tuple[int, ...]]
 
 
 def build(spec: Spec | list[Layer]) -> nn.Module:
@@ -246,9 +257,13 @@ def build(spec: Spec | list[Layer]) -> nn.Module:
         return build_torchvision(spec["torchvision"], weights=spec.get("weights"),
                                  num_classes=spec.get("num_classes"), freeze=bool(spec.get("freeze")))
     shape = tuple(int(x) for x in spec.get("input_shape", (3, 32, 32)))
-    seq, _ = _build_list(spec.get("layers", []), shape, (), {})
+    if not isinstance(spec.get("layers", []), list):
+        raise SpecError("'layers' must be a list of layer dicts.")
+    paths: dict[str, tuple[int, ...]] = {}
+    seq, _ = _build_list(spec.get("layers", []), shape, (), {}, paths)
     net = SpecNet(OrderedDict(seq.named_children()))
     net.spec = copy.deepcopy(spec)
+    net.paths = paths
     return net
 
 
@@ -542,3 +557,220 @@ def walk(layers: list[Layer], fn: Callable[[Layer], None]) -> None:
         fn(layer)
         if layer.get("type") in BLOCK_TYPES:
             walk(layer.get("layers", []), fn)
+
+
+# --------------------------------------------------------------------------------------------
+# Specs as JSON files, and editing a spec by layer path
+# --------------------------------------------------------------------------------------------
+MAX_SPEC_BYTES = 1_000_000
+MAX_LAYERS = 500
+MAX_SIDE = 4096
+
+
+def validate(spec: Any) -> Spec:
+    """Check that ``spec`` is a well-formed spec (structure, types, sizes) and return a
+    normalised deep copy. Raises :class:`SpecError` with a message a student understands.
+    Whether the *shapes* fit is the inspector's job (:func:`playground.summary.summarize`)."""
+    if isinstance(spec, list):
+        spec = {"name": "network", "input_shape": [3, 32, 32], "layers": spec}
+    if not isinstance(spec, dict):
+        raise SpecError("A network spec is a JSON object with \"input_shape\" and \"layers\" "
+                        f"(or \"torchvision\"), not a {type(spec).__name__}.")
+    spec = copy.deepcopy(spec)
+    shape = spec.get("input_shape", [3, 224, 224] if "torchvision" in spec else [3, 32, 32])
+    if (not isinstance(shape, (list, tuple)) or len(shape) != 3
+            or not all(isinstance(v, int) and not isinstance(v, bool) for v in shape)):
+        raise SpecError(f"\"input_shape\" must be three whole numbers [channels, height, width], "
+                        f"got {shape!r}.")
+    if not (1 <= shape[0] <= 1024 and 1 <= shape[1] <= MAX_SIDE and 1 <= shape[2] <= MAX_SIDE):
+        raise SpecError(f"\"input_shape\" {list(shape)} is out of range: 1-1024 channels and "
+                        f"1-{MAX_SIDE} pixels per side.")
+    spec["input_shape"] = [int(v) for v in shape]
+    if "torchvision" in spec:
+        import torchvision
+
+        name = spec["torchvision"]
+        if not isinstance(name, str) or name not in torchvision.models.list_models(module=torchvision.models):
+            raise SpecError(f"torchvision has no classification model named {name!r}.")
+        nc = spec.get("num_classes")
+        if nc is not None and (not isinstance(nc, int) or isinstance(nc, bool) or not 1 <= nc <= 100_000):
+            raise SpecError(f"\"num_classes\" must be a whole number from 1 to 100,000, got {nc!r}.")
+        return spec
+    layers = spec.get("layers")
+    if not isinstance(layers, list):
+        raise SpecError("A spec needs \"layers\": a list of layer objects such as "
+                        "{\"type\": \"conv2d\", \"out\": 16, \"kernel\": 3}.")
+    count = 0
+
+    def check(items: list[Any], path: tuple[int, ...]) -> None:
+        nonlocal count
+        for i, layer in enumerate(items):
+            p = (*path, i)
+            where = "layer " + ".".join(str(x + 1) for x in p)
+            count += 1
+            if count > MAX_LAYERS:
+                raise SpecError(f"More than {MAX_LAYERS} layers: too big for the inspector.", p)
+            if not isinstance(layer, dict):
+                raise SpecError(f"{where} must be an object with a \"type\", got {layer!r}.", p)
+            t = layer.get("type")
+            if t not in LAYER_TYPES:
+                raise SpecError(f"{where}: unknown layer type {t!r}. Known types: "
+                                f"{', '.join(LAYER_TYPES)}.", p)
+            fields = LAYER_TYPES[t]["fields"]
+            unknown = [k for k in layer if k not in fields and k not in ("type", "name")]
+            if unknown:
+                raise SpecError(f"{where} ({t}): unknown field(s) {', '.join(map(repr, unknown))}. "
+                                f"A {t} layer has: {', '.join(fields) or 'no fields'}.", p)
+            if "name" in layer and (not isinstance(layer["name"], str)
+                                    or not layer["name"].isidentifier()):
+                raise SpecError(f"{where}: \"name\" must be a Python identifier such as conv1, "
+                                f"got {layer['name']!r}.", p)
+            for k, v in layer.items():
+                if k in ("type", "name", "layers", "shortcut", "activation") or v is None:
+                    continue
+                if k in ("bias", "ceil_mode"):
+                    if not isinstance(v, bool):
+                        raise SpecError(f"{where} ({t}): {k} must be true or false, got {v!r}.", p)
+                elif k in ("p", "slope"):
+                    if not isinstance(v, (int, float)) or isinstance(v, bool) or not (
+                            0 <= v <= 1 if k == "p" else -10 <= v <= 10):
+                        raise SpecError(f"{where} ({t}): {k} must be a number"
+                                        f"{' from 0 to 1' if k == 'p' else ''}, got {v!r}.", p)
+                elif k == "padding" and v in ("same", "valid"):
+                    continue
+                else:
+                    vals = v if isinstance(v, (list, tuple)) and len(v) == 2 else [v]
+                    low = 0 if k == "padding" else 1
+                    if not all(isinstance(x, int) and not isinstance(x, bool) and low <= x <= 1_000_000
+                               for x in vals):
+                        raise SpecError(f"{where} ({t}): {k} must be a whole number"
+                                        f" >= {low}, got {v!r}.", p)
+            if t in BLOCK_TYPES:
+                if not isinstance(layer.get("layers", []), list):
+                    raise SpecError(f"{where}: a {t} block's \"layers\" must be a list.", p)
+                if t == "residual" and layer.get("shortcut", "auto") not in ("auto", "identity", "projection"):
+                    raise SpecError(f"{where}: shortcut must be \"auto\", \"identity\" or "
+                                    f"\"projection\".", p)
+                if t == "residual" and layer.get("activation", "relu") not in (
+                        "relu", "gelu", "none", None, "leakyrelu", "tanh", "sigmoid"):
+                    raise SpecError(f"{where}: activation must be relu, gelu, leakyrelu, tanh, "
+                                    f"sigmoid or none.", p)
+                check(layer.get("layers", []), p)
+
+    check(layers, ())
+    return spec
+
+
+def from_json(text: str | bytes) -> Spec:
+    """Parse and :func:`validate` a spec from JSON text (an uploaded file)."""
+    import json
+
+    if isinstance(text, bytes):
+        if len(text) > MAX_SPEC_BYTES:
+            raise SpecError(f"The file is {len(text):,} bytes; a spec is at most "
+                            f"{MAX_SPEC_BYTES:,} bytes.")
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise SpecError("The file is not text (UTF-8): is it really a JSON spec?") from e
+    if len(text) > MAX_SPEC_BYTES:
+        raise SpecError(f"The text is {len(text):,} characters; a spec is at most {MAX_SPEC_BYTES:,}.")
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise SpecError(f"Not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}.") from e
+    return validate(obj)
+
+
+def to_json(spec: Spec) -> str:
+    """The spec as pretty JSON text (what the page offers to download)."""
+    import json
+
+    return json.dumps(spec, indent=2)
+
+
+def layer_list(spec: Spec, path: tuple[int, ...]) -> list[Layer]:
+    """The list that holds the layer at ``path`` (the top-level list, or a block's)."""
+    items = spec["layers"]
+    for i in path[:-1]:
+        items = items[i]["layers"]
+    return items
+
+
+def get_layer(spec: Spec, path: tuple[int, ...] | list[int]) -> Layer:
+    path = tuple(path)
+    return layer_list(spec, path)[path[-1]]
+
+
+def set_field(spec: Spec, path: tuple[int, ...] | list[int], field: str, value: Any) -> Spec:
+    """A copy of ``spec`` with one field of one layer changed (``value`` None removes it, so it
+    is inferred again)."""
+    new = copy.deepcopy(spec)
+    layer = get_layer(new, tuple(path))
+    if value is None:
+        layer.pop(field, None)
+    else:
+        layer[field] = value
+    return new
+
+
+def insert_layer(spec: Spec, path: tuple[int, ...] | list[int], layer: Layer) -> Spec:
+    """A copy with ``layer`` inserted at ``path`` (``path[-1]`` may equal the list length)."""
+    new = copy.deepcopy(spec)
+    path = tuple(path)
+    layer_list(new, path).insert(path[-1], copy.deepcopy(layer))
+    return new
+
+
+def remove_layer(spec: Spec, path: tuple[int, ...] | list[int]) -> Spec:
+    new = copy.deepcopy(spec)
+    path = tuple(path)
+    del layer_list(new, path)[path[-1]]
+    return new
+
+
+def move_layer(spec: Spec, path: tuple[int, ...] | list[int], delta: int) -> tuple[Spec, tuple[int, ...]]:
+    """A copy with the layer at ``path`` moved ``delta`` places within its list (clamped), and
+    the layer's new path."""
+    new = copy.deepcopy(spec)
+    path = tuple(path)
+    items = layer_list(new, path)
+    j = max(0, min(len(items) - 1, path[-1] + delta))
+    items.insert(j, items.pop(path[-1]))
+    return new, (*path[:-1], j)
+
+
+def new_layer(layer_type: str) -> Layer:
+    """A fresh layer of ``layer_type`` with the catalogue's defaults (inferred sizes left out)."""
+    if layer_type not in LAYER_TYPES:
+        raise SpecError(f"Unknown layer type {layer_type!r}.")
+    layer: Layer = {"type": layer_type}
+    for k, v in LAYER_TYPES[layer_type]["fields"].items():
+        if v is not None and k not in ("bias", "ceil_mode", "dilation", "groups"):
+            layer[k] = copy.deepcopy(v)
+    return layer
+
+
+def layer_names(spec: Spec) -> list[tuple[str, tuple[int, ...]]]:
+    """``(dotted module name, path)`` of every layer in execution order, as :func:`build` names
+    them (works for specs that do not build: names only depend on the structure)."""
+    out: list[tuple[str, tuple[int, ...]]] = []
+    counters: dict[str, int] = {}
+
+    def go(items: list[Layer], path: tuple[int, ...], prefix: str) -> None:
+        for i, layer in enumerate(items):
+            t = layer.get("type")
+            pre = LAYER_TYPES.get(t, {}).get("prefix", "layer")
+            name = layer.get("name")
+            if not name:
+                counters[pre] = counters.get(pre, 0) + 1
+                name = f"{pre}{counters[pre]}" if pre != "flatten" or counters[pre] > 1 else "flatten"
+            full = prefix + name
+            out.append((full, (*path, i)))
+            if t == "sequential":
+                go(layer.get("layers", []), (*path, i), full + ".")
+            elif t == "residual":
+                go(layer.get("layers", []), (*path, i), full + ".body.")
+
+    go(spec.get("layers", []), (), "")
+    return out
