@@ -84,7 +84,7 @@ with t_maps:
 
 # --------------------------------------------------------------------------------------------
 with t_attr:
-    layers = pickers.spatial_layers(mid, tuple(x.shape[1:]), lm)
+    layers, default_layer = pickers.cam_layers(mid, tuple(x.shape[1:]), lm)
     if not layers:
         st.info("This model has no spatial layer, so Grad-CAM has nowhere to look; saliency and "
                 "the other pixel methods still work.")
@@ -100,9 +100,10 @@ with t_attr:
     layer_label = {li.name: li.label for li in layers}
     cam_layer = None
     if layer_names:
-        cam_layer = c3.selectbox("Grad-CAM layer", layer_names, index=len(layer_names) - 1,
+        cam_layer = c3.selectbox("Grad-CAM layer", layer_names, index=layer_names.index(default_layer),
                                  key="attr_layer", format_func=layer_label.get,
-                                 help="Default: the last layer whose output is still an image.")
+                                 help="Default: the last layer whose output is still an image (the "
+                                      "rectified maps of the last conv layer).")
     alpha = st.slider("Heat-map opacity", 0.0, 1.0, 0.5, 0.05, key="attr_alpha")
     if not methods:
         st.info("Choose one or more methods above.")

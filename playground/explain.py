@@ -23,6 +23,10 @@ import torch.nn.functional as F
 from torch import nn
 
 POOLS = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
+ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.GELU, nn.SiLU, nn.Hardswish, nn.ELU, nn.Tanh,
+               nn.Sigmoid, nn.Mish)
+NORMS = (nn.BatchNorm2d, nn.GroupNorm, nn.InstanceNorm2d, nn.LayerNorm)
+CAM_KINDS = ("conv", "pool", "block", "act", "norm")
 METHODS = {
     "Grad-CAM": "Gradient-weighted class activation map of a conv layer: which regions of that "
                 "layer's feature maps raise the class score. Coarse (the layer's resolution), "
@@ -44,7 +48,7 @@ class LayerInfo:
     """One module's output, seen on the meta device."""
 
     name: str                 # dotted module path ('' is never listed)
-    kind: str                 # 'conv', 'pool', 'block' or the module's class name
+    kind: str                 # 'conv', 'pool', 'block', 'act', 'norm' or the class name
     type: str                 # class name
     shape: tuple[int, ...]    # output shape without the batch dimension
     order: int                # position in the order modules finished running
@@ -63,6 +67,10 @@ def _kind(mod: nn.Module) -> str:
         return "conv"
     if isinstance(mod, POOLS):
         return "pool"
+    if isinstance(mod, ACTIVATIONS):
+        return "act"
+    if isinstance(mod, NORMS):
+        return "norm"
     if any(isinstance(m, nn.Conv2d) for m in mod.modules()):
         return "block"
     return type(mod).__name__
@@ -113,9 +121,12 @@ def spatial_layers(model: nn.Module, input_shape: tuple[int, ...] | None = None,
 
 
 def default_cam_layer(model: nn.Module, input_shape: tuple[int, ...] | None = None) -> str:
-    """Name of the default Grad-CAM layer: the last conv-ish module whose output is still
-    spatial (for resnet18 ``layer4``; for a spec CNN its last conv)."""
-    layers = spatial_layers(model, input_shape)
+    """Name of the default Grad-CAM layer: the last conv-ish module (a conv, pool, block, or
+    the normalization / activation that follows a conv) whose output is still spatial. For
+    resnet18 that is ``layer4``; for a conv-BN-ReLU spec CNN the ReLU after its last conv: the
+    rectified feature maps that global average pooling hands to the classifier, which is what
+    Grad-CAM's paper weights."""
+    layers = spatial_layers(model, input_shape, kinds=CAM_KINDS)
     if not layers:
         raise ValueError("This model has no convolutional layer with a spatial output, so it "
                          "has no place for Grad-CAM to look.")

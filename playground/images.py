@@ -176,9 +176,12 @@ class Prepared:
 
 
 def prepare(image: Image.Image, pre: Preprocess) -> Prepared:
-    """Run ``pre`` on ``image`` with torchvision's functional transforms, keeping each step."""
+    """Run ``pre`` on ``image`` with torchvision's functional transforms, keeping each step,
+    in the order of torchvision's ``ImageClassification`` preset (resize the PIL image with
+    antialias, centre crop, to a tensor in [0, 1], normalize), so an ImageNet model gets exactly
+    the numbers ``weights.transforms()`` would give it."""
     from torchvision.transforms import InterpolationMode
-    from torchvision.transforms.v2 import functional as F
+    from torchvision.transforms import functional as F
 
     interp = InterpolationMode(pre.interpolation) if pre.interpolation in \
         {m.value for m in InterpolationMode} else InterpolationMode.BILINEAR
@@ -187,7 +190,7 @@ def prepare(image: Image.Image, pre: Preprocess) -> Prepared:
         img = img.convert("L")
     resized = F.resize(img, [pre.resize], interpolation=interp, antialias=True)
     cropped = F.center_crop(resized, list(pre.crop))
-    x = F.to_dtype(F.pil_to_tensor(cropped), torch.float32, scale=True)
+    x = F.convert_image_dtype(F.pil_to_tensor(cropped), torch.float32)
     if x.shape[0] != pre.channels:  # a 3-channel model gets RGB; a 1-channel one gets L above
         x = x[:1].expand(pre.channels, -1, -1).clone() if x.shape[0] == 1 else x[: pre.channels]
     x = F.normalize(x, list(pre.mean), list(pre.std))

@@ -227,10 +227,16 @@ def feature_maps(mid: str, digest: str, _lm: models.LoadedModel, _x) -> dict[str
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def spatial_layers(mid: str, shape: tuple[int, ...], _lm: models.LoadedModel):
+def cam_layers(mid: str, shape: tuple[int, ...], _lm: models.LoadedModel):
+    """(layers Grad-CAM can use, in running order; the default's name or None): convs, pools,
+    blocks and activations with a spatial output, and the default layer."""
     from playground import explain
 
-    return explain.spatial_layers(_lm.model, shape)
+    layers = explain.spatial_layers(_lm.model, shape, kinds=explain.CAM_KINDS)
+    if not layers:
+        return [], None
+    default = layers[-1].name
+    return [li for li in layers if li.kind != "norm" or li.name == default], default
 
 
 def show_model_input(prep: images.Prepared, key: str) -> None:
