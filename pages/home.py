@@ -10,6 +10,9 @@ PAGES = [
     ("pages/conv_arithmetic.py", "Conv arithmetic", ":material/calculate:",
      "Turn every knob of one conv or pooling layer; see the output shape, the formula with the "
      "numbers filled in, and the kernel sliding over real values."),
+    ("pages/network.py", "Network inspector", ":material/account_tree:",
+     "A whole network layer by layer: shapes, parameters, MACs and receptive fields, the block "
+     "diagram, and shape errors explained with a one-click fix; export as PyTorch code."),
     ("pages/inside.py", "Look inside", ":material/visibility:",
      "A trained network's filters, every layer's feature maps for your photo, Grad-CAM and other "
      "attributions side by side, and a kernel sandbox."),

@@ -202,7 +202,12 @@ _OP_TYPES = {"add": "Add (skip connection)", "__add__": "Add (skip connection)",
              "__iadd__": "Add (skip connection)", "add_": "Add (skip connection)",
              "__radd__": "Add (skip connection)",
              "mul": "Multiply", "__mul__": "Multiply", "__imul__": "Multiply", "mul_": "Multiply",
-             "__rmul__": "Multiply", "cat": "Concatenate", "concat": "Concatenate"}
+             "__rmul__": "Multiply", "cat": "Concatenate", "concat": "Concatenate",
+             "flatten": "Flatten", "view": "Reshape", "reshape": "Reshape", "squeeze": "Reshape",
+             "adaptive_avg_pool2d": "AdaptiveAvgPool2d", "adaptive_max_pool2d": "AdaptiveMaxPool2d",
+             "max_pool2d": "MaxPool2d", "_max_pool2d": "MaxPool2d", "avg_pool2d": "AvgPool2d",
+             "mean": "Mean", "permute": "Permute", "pad": "Pad", "interpolate": "Interpolate",
+             "conv2d": "Conv2d (function)", "linear": "Linear (function)"}
 
 
 class _Tracer(TorchFunctionMode):

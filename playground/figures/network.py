@@ -1,0 +1,237 @@
+"""Figures of the Network inspector: the block diagram in the course's style, the
+fully-connected comparison, and the receptive field growing layer by layer.
+
+Data in (a :class:`playground.summary.Summary`), ``go.Figure`` out.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import plotly.graph_objects as go
+
+from ..summary import Summary, fc_comparison
+
+COLORS = {"conv": "#4C78A8", "pool": "#F58518", "fc": "#54A24B", "block": "#B279A2",
+          "flatten": "#9D9D9D", "norm": "#72B7B2", "input": "#555555", "error": "#E45756",
+          "other": "#BAB0AC"}
+
+_ACT = {"ReLU", "ReLU6", "GELU", "SiLU", "LeakyReLU", "Sigmoid", "Tanh", "Hardswish", "Mish"}
+_NORM = {"BatchNorm2d", "BatchNorm1d", "LayerNorm", "LayerNorm2d", "GroupNorm"}
+_DROP = {"Dropout", "Dropout2d", "StochasticDepth", "Identity"}
+
+
+@dataclass
+class Box:
+    label: str                       # e.g. "Conv+ReLU"
+    shape: tuple[int, ...] | None    # output shape (C, H, W) or (N,)
+    kind: str                        # a key of COLORS
+    rows: int = 1                    # how many table rows it stands for
+    detail: str = ""                 # hover text
+    sub: str = ""                    # a second, smaller line (what a block holds)
+
+
+def shape_text(shape: tuple[int, ...] | None) -> str:
+    """(64, 112, 112) -> '112x112x64' (the course writes height x width x channels)."""
+    if shape is None:
+        return "error"
+    if len(shape) == 3:
+        return f"{shape[1]}x{shape[2]}x{shape[0]}"
+    return "x".join(f"{v:,}" for v in shape)
+
+
+def _kind(t: str) -> str:
+    if t.startswith("Conv"):
+        return "conv"
+    if "Pool" in t:
+        return "pool"
+    if t == "Linear":
+        return "fc"
+    if t == "Flatten" or t == "flatten":
+        return "flatten"
+    if t in _NORM:
+        return "norm"
+    return "other"
+
+
+def _short(t: str) -> str:
+    return {"Conv2d": "Conv", "MaxPool2d": "MaxPool", "AvgPool2d": "AvgPool", "Linear": "FC",
+"BatchNorm2d": "BN", "BatchNorm1d": "BN",
+            "Flatten": "Flatten", "flatten": "Flatten"}.get(t, t)
+
+
+def _group(rows: list, depth: int) -> list[list]:
+    groups: list[list] = []
+    for r in rows:
+        parts = r.name.split("#")[0].split(".")
+        key = ".".join(parts[:depth + 1]) if len(parts) > depth + 1 else None
+        if key is not None and groups and groups[-1][0] == key:
+            groups[-1][1].append(r)
+        else:
+            groups.append([key, [r]])
+    return groups
+
+
+def boxes(summary: Summary, max_boxes: int = 24, min_boxes: int = 6) -> list[Box]:
+    """The summary's rows grouped the way the course draws a network: a conv with its
+    BatchNorm and activation is one box ("Conv+BN+ReLU"), a residual or VGG block is one box;
+    for deep networks whole stages (resnet's layer1 ...) become one box each. The coarsest
+    grouping with at least ``min_boxes`` boxes (and at most ``max_boxes``) is used."""
+    best: list[Box] = []
+    for depth in range(4):
+        merged = _merge_leaves(_group(summary.rows, depth))
+        if best and len(merged) > max_boxes:
+            break
+        best = merged
+        if len(merged) >= min_boxes:
+            break
+    return best
+
+
+def _merge_leaves(groups: list[list]) -> list[Box]:
+    out: list[Box] = []
+    for key, rs in groups:
+        if key is not None:
+            err = any(r.output_shape is None for r in rs)
+            n_conv = sum(r.type.startswith("Conv") for r in rs)
+            n_add = sum(r.type.startswith("Add (skip") for r in rs)
+            last = key.split(".")[-1]
+            label = key if last.isdigit() else last
+            bits = []
+            if n_add == 1:
+                bits.append("residual")
+            elif n_add > 1:
+                bits.append(f"{n_add} residual blocks")
+            if n_conv:
+                bits.append(f"{n_conv} conv")
+            if not bits:
+                bits.append(", ".join(dict.fromkeys(_short(r.type) for r in rs if r.type not in _DROP)))
+            shape = rs[-1].output_shape if not err else None
+            out.append(Box(label, shape, "error" if err else "block", len(rs),
+                           f"{key}: {len(rs)} layers, {sum(r.params for r in rs):,} params",
+                           sub=", ".join(bits)))
+            continue
+        r = rs[0]
+        t = r.type
+        err = r.output_shape is None
+        prev = out[-1] if out else None
+        if (t in _ACT or t in _NORM) and prev is not None and prev.kind in ("conv", "fc") and not err \
+                and prev.shape == r.output_shape:
+            prev.label += "+" + _short(t)
+            prev.rows += 1
+            prev.detail += f"<br>{r.name} ({t})"
+            continue
+        if t in _DROP and prev is not None and not err:
+            prev.rows += 1
+            prev.detail += f"<br>{r.name} ({t})"
+            continue
+        kind = "error" if err else _kind(t)
+        label = _short(t)
+        if t.startswith("Adaptive") and r.output_shape and len(r.output_shape) == 3:
+            label = "GlobalAvgPool" if r.output_shape[1:] == (1, 1) else f"AdaptivePool"
+        out.append(Box(label, r.output_shape, kind, 1,
+                       f"{r.name} ({t}) {r.detail}".strip() + f"<br>{r.params:,} params"))
+    return out
+
+
+def block_diagram(summary: Summary, per_line: int = 6) -> go.Figure:
+    """Input HxWxC -> Conv+ReLU -> Pool -> ... -> FC -> classes, shapes written on the arrows;
+    long networks wrap onto several lines."""
+    items = [Box("Input", tuple(summary.input_shape), "input", 0, "the image")] + boxes(summary)
+    if summary.error is None and summary.output_shape and len(summary.output_shape) == 1:
+        items.append(Box(f"{summary.output_shape[0]:,} scores", None, "fc", 0, "one score per class"))
+        items[-1].label = f"{summary.output_shape[0]:,} classes"
+    fig = go.Figure()
+    bw, bh, gap = 1.0, 0.62, 0.75         # box width, height, arrow length (data units)
+    step = bw + gap
+    n_lines = math.ceil(len(items) / per_line)
+    hover_x, hover_y, hover_t = [], [], []
+    for i, box in enumerate(items):
+        line, col = divmod(i, per_line)
+        x0, y0 = col * step, -line * 1.45
+        color = COLORS.get(box.kind, COLORS["other"])
+        fig.add_shape(type="rect", x0=x0, x1=x0 + bw, y0=y0 - bh / 2, y1=y0 + bh / 2,
+                      line=dict(color=color, width=3 if box.kind == "error" else 1.5),
+                      fillcolor=color, opacity=0.9, layer="below")
+        label = box.label if box.kind != "error" else box.label + "<br><b>shapes do not fit</b>"
+        if box.sub:
+            label += f"<br><span style='font-size:12px'>{box.sub}</span>"
+        fig.add_annotation(x=x0 + bw / 2, y=y0, text=f"<b>{label}</b>" if box.kind != "error" else label,
+                           showarrow=False, font=dict(color="white", size=15))
+        hover_x.append(x0 + bw / 2)
+        hover_y.append(y0)
+        hover_t.append(box.detail)
+        if i + 1 < len(items):
+            nline, ncol = divmod(i + 1, per_line)
+            txt = shape_text(box.shape) if box.shape is not None else "?"
+            if box.kind == "input":
+                txt = shape_text(box.shape)
+            if nline == line:
+                ax, ay, x1 = x0 + bw, y0, x0 + step
+                fig.add_annotation(x=x1, y=y0, ax=ax, ay=ay, xref="x", yref="y", axref="x", ayref="y",
+                                   showarrow=True, arrowhead=2, arrowsize=1.2, arrowwidth=2,
+                                   arrowcolor="#444", text="")
+                fig.add_annotation(x=(ax + x1) / 2, y=y0 + bh / 2 + 0.04, text=txt, showarrow=False,
+                                   yanchor="bottom", font=dict(size=13, color="#222"))
+            else:   # wrap: the shape continues at the start of the next line
+                nx0, ny0 = 0, -nline * 1.45
+                fig.add_annotation(x=nx0, y=ny0, ax=nx0 - gap * 0.9, ay=ny0, xref="x", yref="y",
+                                   axref="x", ayref="y", showarrow=True, arrowhead=2, arrowsize=1.2,
+                                   arrowwidth=2, arrowcolor="#444", text="")
+                fig.add_annotation(x=nx0 - gap * 0.45, y=ny0 + bh / 2 + 0.04, text=txt, showarrow=False,
+                                   yanchor="bottom", font=dict(size=13, color="#222"))
+    fig.add_trace(go.Scatter(x=hover_x, y=hover_y, mode="markers", marker=dict(size=40, opacity=0),
+                             hovertext=hover_t, hoverinfo="text", showlegend=False))
+    fig.update_xaxes(visible=False, range=[-gap, per_line * step - gap + 0.05])
+    fig.update_yaxes(visible=False, range=[-(n_lines - 1) * 1.45 - 0.6, 0.75], scaleanchor=None)
+    fig.update_layout(height=120 + 125 * n_lines, margin=dict(l=10, r=10, t=10, b=10),
+                      plot_bgcolor="white", paper_bgcolor="white")
+    return fig
+
+
+def fc_comparison_figure(summary: Summary, units: int = 1024) -> go.Figure:
+    """Weights of one dense layer on the same input (flattened image -> ``units``) beside the
+    whole conv network and its first conv layer: weight sharing, in numbers."""
+    c, h, w = summary.input_shape
+    dense = fc_comparison(summary.input_shape, units)
+    first_conv = next((r for r in summary.rows if r.type == "Conv2d"), None)
+    labels = [f"One dense layer<br>{h}x{w}x{c} -> {units:,}", f"The whole network<br>({summary.name})"]
+    values = [dense, summary.total_params]
+    colors = [COLORS["fc"], COLORS["block"]]
+    if first_conv is not None:
+        labels.append(f"Its first conv layer<br>({first_conv.name})")
+        values.append(first_conv.params)
+        colors.append(COLORS["conv"])
+    fig = go.Figure(go.Bar(
+        x=values, y=labels, orientation="h", marker_color=colors,
+        text=[f"{v:,} weights" for v in values], textposition="outside", cliponaxis=False,
+        textfont=dict(size=15), hovertemplate="%{y}: %{x:,} parameters<extra></extra>"))
+    fig.update_xaxes(type="log", title_text="parameters (log scale)", title_font=dict(size=14),
+                     range=[0, math.log10(max(values + [10])) + 1.1])
+    fig.update_yaxes(autorange="reversed", tickfont=dict(size=14))
+    fig.update_layout(height=90 + 70 * len(values), margin=dict(l=10, r=30, t=10, b=40),
+                      plot_bgcolor="white")
+    return fig
+
+
+def receptive_field_figure(summary: Summary) -> go.Figure:
+    """Receptive field (input pixels) of each layer with a spatial output, with the input height
+    for reference."""
+    rows = [r for r in summary.rows if r.output_shape is not None]
+    xs = list(range(1, len(rows) + 1))
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(
+        x=xs, y=[r.rf for r in rows], mode="lines+markers", name="receptive field",
+        line=dict(color=COLORS["conv"], width=3), marker=dict(size=6),
+        customdata=[[r.name, r.type, r.jump] for r in rows],
+        hovertemplate="%{customdata[0]} (%{customdata[1]})<br>receptive field %{y:,} px"
+                      "<br>jump %{customdata[2]} px<extra></extra>"))
+    fig.add_hline(y=summary.input_shape[1], line_dash="dash", line_color="#E45756",
+                  annotation_text=f"input height {summary.input_shape[1]} px",
+                  annotation_position="top left", annotation_font_size=13)
+    fig.update_xaxes(title_text="layer (execution order)", title_font=dict(size=14))
+    fig.update_yaxes(title_text="receptive field (input pixels)", title_font=dict(size=14),
+                     rangemode="tozero")
+    fig.update_layout(height=330, margin=dict(l=10, r=10, t=20, b=40), plot_bgcolor="white",
+                      showlegend=False)
+    return fig
