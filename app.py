@@ -17,6 +17,7 @@ PAGES = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("pages/conv_arithmetic.py", title="Conv arithmetic", icon=":material/calculate:", url_path="conv_arithmetic"),
     st.Page("pages/network.py", title="Network inspector", icon=":material/account_tree:", url_path="network"),
+    st.Page("pages/train.py", title="Training runs", icon=":material/model_training:", url_path="train"),
     st.Page("pages/inside.py", title="Look inside", icon=":material/visibility:", url_path="inside"),
     st.Page("pages/classify.py", title="Classify a photo", icon=":material/photo_camera:", url_path="classify"),
 ]

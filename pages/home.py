@@ -13,6 +13,9 @@ PAGES = [
     ("pages/network.py", "Network inspector", ":material/account_tree:",
      "A whole network layer by layer: shapes, parameters, MACs and receptive fields, the block "
      "diagram, and shape errors explained with a one-click fix; export as PyTorch code."),
+    ("pages/train.py", "Training runs", ":material/model_training:",
+     "Launch a training run, watch loss and accuracy move live, stop it, compare runs; the "
+     "coach reads the curves (NaN, not learning, overfitting, too-high learning rate)."),
     ("pages/inside.py", "Look inside", ":material/visibility:",
      "A trained network's filters, every layer's feature maps for your photo, Grad-CAM and other "
      "attributions side by side, and a kernel sandbox."),

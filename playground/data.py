@@ -395,6 +395,24 @@ def check_zip(zf: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
     return images
 
 
+def describe_zip(source: str | os.PathLike | bytes) -> dict[str, int]:
+    """Images per class folder of a zip, after the safety checks (nothing is extracted)."""
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source)
+    except (zipfile.BadZipFile, OSError) as e:
+        raise DataError(f"This is not a readable zip file ({e}).") from e
+    counts: dict[str, int] = {}
+    with zf:
+        for info in check_zip(zf):
+            cls = _class_of(info.filename.replace("\\", "/").split("/"))
+            if cls:
+                counts[cls] = counts.get(cls, 0) + 1
+    if len(counts) < 2:
+        raise DataError("Found images for fewer than two classes. Put one folder per class in the "
+                        f"zip, e.g. cats/ and dogs/ (found: {', '.join(counts) or 'none'}).")
+    return dict(sorted(counts.items()))
+
+
 def _decode(data: bytes, size: int) -> torch.Tensor:
     """RGB uint8 (3, size, size) from image bytes: centre crop to a square, resize."""
     from PIL import Image

@@ -207,6 +207,20 @@ def load_view(info: RunInfo) -> dict[str, Any]:
             "progress": info.progress, "info": info.info, "config": info.config}
 
 
+def stop_remote(info: RunInfo) -> bool:
+    """Ask another process training a run (``python -m playground train``) to stop: SIGINT,
+    which the CLI turns into a stop at the next step. True if a signal was sent."""
+    import signal
+
+    if not info.remote or not info.pid or info.pid == os.getpid():
+        return False
+    try:
+        os.kill(int(info.pid), signal.SIGINT)
+    except OSError:
+        return False
+    return True
+
+
 def read_analysis(run_dir: Path) -> tuple[dict[str, Any] | None, Any]:
     """(analysis.json, uint8 images of the worst mistakes) of a finished run, or (None, None)."""
     import torch

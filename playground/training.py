@@ -344,9 +344,17 @@ def diagnose(steps: list[dict], epochs: list[dict], num_classes: int, *, status:
                 epoch=epochs[best]["epoch"]))
     if not advice and epochs and status == "finished":
         e = epochs[-1]
-        advice.append(Advice("good", "success", "Healthy run",
-                             f"Loss fell and validation accuracy reached {e['val_acc']:.1%}.",
-                             epoch=e["epoch"]))
+        chance_acc = 1 / max(num_classes, 2)
+        if e["val_acc"] < 1.5 * chance_acc:
+            advice.append(Advice(
+                "not_learning", "warning", "Barely better than guessing",
+                f"Validation accuracy is {e['val_acc']:.1%}; guessing gives {chance_acc:.1%}. The run "
+                "was too short or the learning rate does not suit it: train longer (more images or "
+                "epochs) or try another learning rate.", epoch=e["epoch"]))
+        else:
+            advice.append(Advice("good", "success", "Healthy run",
+                                 f"Loss fell and validation accuracy reached {e['val_acc']:.1%}.",
+                                 epoch=e["epoch"]))
     return advice
 
 

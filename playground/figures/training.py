@@ -1,0 +1,148 @@
+"""Figures of training runs: live loss, epoch curves, learning-rate schedules, run comparison,
+confusion matrix and per-class accuracy. Data in, ``go.Figure`` out."""
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from ..training import Advice, smooth
+
+PALETTE = ["#3b5bdb", "#e8590c", "#2b8a3e", "#c2255c", "#7048e8", "#0b7285", "#e67700", "#495057"]
+FONT = dict(size=15)
+
+
+def _layout(fig: go.Figure, title: str, height: int = 380) -> go.Figure:
+    fig.update_layout(title=dict(text=title, font=dict(size=18)), height=height, font=FONT,
+                      margin=dict(l=60, r=20, t=60, b=50), template="plotly_white",
+                      legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0),
+                      uirevision="keep")
+    return fig
+
+
+def _thin(xs: Sequence[float], ys: Sequence[float], max_points: int) -> tuple[list, list]:
+    if len(xs) <= max_points:
+        return list(xs), list(ys)
+    k = math.ceil(len(xs) / max_points)
+    return list(xs[::k]), list(ys[::k])
+
+
+def loss_curve(steps: list[dict], epochs: list[dict] | None = None, advice: list[Advice] | None = None,
+               *, num_classes: int | None = None, alpha: float = 0.9, max_points: int = 1500) -> go.Figure:
+    """Per-step training loss, raw (light) and smoothed (bold), validation loss at each epoch's
+    end, the chance level ln(classes), and the coach's findings marked on the curve."""
+    fig = go.Figure()
+    x = [s["step"] for s in steps]
+    y = [s["loss"] if math.isfinite(s["loss"]) else None for s in steps]
+    finite = [v for v in y if v is not None]
+    sm = smooth(finite, alpha) if finite else []
+    xf = [xi for xi, v in zip(x, y) if v is not None]
+    xr, yr = _thin(x, y, max_points)
+    xs, ys = _thin(xf, sm, max_points)
+    fig.add_trace(go.Scattergl(x=xr, y=yr, mode="lines", name="train loss (each step)",
+                               line=dict(color="rgba(59,91,219,0.3)", width=1)))
+    fig.add_trace(go.Scattergl(x=xs, y=ys, mode="lines", name="train loss (smoothed)",
+                               line=dict(color=PALETTE[0], width=3)))
+    if epochs:
+        fig.add_trace(go.Scatter(x=[e["step"] for e in epochs], y=[e["val_loss"] for e in epochs],
+                                 mode="lines+markers", name="validation loss (each epoch)",
+                                 line=dict(color=PALETTE[1], width=3), marker=dict(size=9)))
+    if num_classes and num_classes > 1:
+        fig.add_hline(y=math.log(num_classes), line=dict(color="#868e96", dash="dot"),
+                      annotation_text=f"chance: ln({num_classes}) = {math.log(num_classes):.2f}",
+                      annotation_position="top left")
+    for a in advice or []:
+        if a.kind == "good":
+            continue
+        at = a.step
+        if at is None and a.epoch is not None and epochs:
+            at = next((e["step"] for e in epochs if e["epoch"] == a.epoch), None)
+        if at is not None:
+            fig.add_vline(x=at, line=dict(color="#c92a2a" if a.level == "error" else "#e67700", width=2,
+                                          dash="dash"),
+                          annotation_text=a.title.split(":")[0], annotation_position="top right",
+                          annotation_font=dict(color="#c92a2a", size=14))
+    fig.update_xaxes(title_text="training step (batches)", rangemode="tozero")
+    fig.update_yaxes(title_text="loss (cross-entropy)", rangemode="tozero")
+    return _layout(fig, "Loss while training")
+
+
+def epoch_curves(epochs: list[dict]) -> go.Figure:
+    """Train vs validation loss and accuracy per epoch, side by side."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Loss per epoch", "Accuracy per epoch"),
+                        horizontal_spacing=0.1)
+    ep = [e["epoch"] for e in epochs]
+    for col, key, fmt in ((1, "loss", None), (2, "acc", ".0%")):
+        for i, (split, dash) in enumerate((("train", "solid"), ("val", "solid"))):
+            fig.add_trace(go.Scatter(
+                x=ep, y=[e[f"{split}_{key}"] for e in epochs], mode="lines+markers",
+                name=f"{'training' if split == 'train' else 'validation'} {key.replace('acc', 'accuracy')}",
+                line=dict(color=PALETTE[i], width=3, dash=dash), marker=dict(size=9)), row=1, col=col)
+        if fmt:
+            fig.update_yaxes(tickformat=fmt, range=[0, 1.02], row=1, col=col)
+    fig.update_xaxes(title_text="epoch", dtick=1 if len(ep) <= 20 else None)
+    fig.update_yaxes(title_text="loss", row=1, col=1, rangemode="tozero")
+    fig.update_yaxes(title_text="accuracy", row=1, col=2)
+    return _layout(fig, "", height=360)
+
+
+def lr_curve(lrs: Sequence[float], steps_per_epoch: int, title: str = "Learning rate schedule",
+             note: str = "") -> go.Figure:
+    """The learning rate at every step, x in epochs."""
+    x = [i / max(steps_per_epoch, 1) for i in range(len(lrs))]
+    xs, ys = _thin(x, list(lrs), 1000)
+    fig = go.Figure(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color=PALETTE[4], width=3),
+                               name="learning rate"))
+    fig.update_xaxes(title_text="epoch", rangemode="tozero")
+    fig.update_yaxes(title_text="learning rate", exponentformat="e", rangemode="tozero")
+    if note:
+        fig.add_annotation(text=note, xref="paper", yref="paper", x=0.5, y=0.5, showarrow=False,
+                           font=dict(size=14, color="#495057"))
+    return _layout(fig, title, height=280)
+
+
+def live_lr(steps: list[dict]) -> go.Figure:
+    x = [s["step"] for s in steps]
+    xs, ys = _thin(x, [s["lr"] for s in steps], 1000)
+    fig = go.Figure(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color=PALETTE[4], width=3),
+                               name="learning rate"))
+    fig.update_xaxes(title_text="training step (batches)")
+    fig.update_yaxes(title_text="learning rate", exponentformat="e", rangemode="tozero")
+    return _layout(fig, "Learning rate", height=280)
+
+
+def compare_runs(series: list[dict[str, Any]], metric: str = "val_acc") -> go.Figure:
+    """Overlay runs: ``series`` = [{"name", "epochs"}]; ``metric`` a key of the epoch records."""
+    label = {"val_acc": "validation accuracy", "val_loss": "validation loss",
+             "train_loss": "training loss", "train_acc": "training accuracy"}.get(metric, metric)
+    fig = go.Figure()
+    for i, s in enumerate(series):
+        eps = s["epochs"]
+        fig.add_trace(go.Scatter(x=[e["epoch"] for e in eps], y=[e[metric] for e in eps],
+                                 mode="lines+markers", name=s["name"],
+                                 line=dict(color=PALETTE[i % len(PALETTE)], width=3), marker=dict(size=8)))
+    fig.update_xaxes(title_text="epoch")
+    fig.update_yaxes(title_text=label, tickformat=".0%" if "acc" in metric else None)
+    return _layout(fig, f"{label.capitalize()} by run", height=400)
+
+
+def confusion(cm: list[list[int]], class_names: list[str]) -> go.Figure:
+    """Confusion matrix: rows the true class, columns the predicted one, counts in the cells."""
+    import plotly.express as px
+
+    fig = px.imshow(cm, x=class_names, y=class_names, text_auto=True, color_continuous_scale="Blues",
+                    labels=dict(x="predicted class", y="true class", color="images"), aspect="auto")
+    fig.update_xaxes(side="bottom", tickangle=-30)
+    n = len(class_names)
+    return _layout(fig, "Confusion matrix (validation set)", height=min(900, 200 + 42 * n))
+
+
+def per_class(acc: list[float], class_names: list[str]) -> go.Figure:
+    fig = go.Figure(go.Bar(x=class_names, y=acc, text=[f"{a:.0%}" for a in acc], textposition="outside",
+                           marker_color=[PALETTE[2] if a >= 0.9 else PALETTE[6] if a >= 0.6 else "#c92a2a"
+                                         for a in acc]))
+    fig.update_yaxes(title_text="accuracy", tickformat=".0%", range=[0, 1.12])
+    fig.update_xaxes(title_text="class", tickangle=-30)
+    return _layout(fig, "Accuracy per class (validation set)", height=max(320, 200 + 42 * min(len(acc), 8)))
