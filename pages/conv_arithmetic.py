@@ -1,2 +1,395 @@
+"""Conv arithmetic: one layer, every knob, the formula with the numbers, the sliding kernel, a quiz."""
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import pandas as pd
 import streamlit as st
-st.title("Conv arithmetic")
+
+from playground import arithmetic as ar
+from playground.figures import conv as cf
+from ui.common import fmt_int, page_intro, show_error
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "assets" / "samples"
+KINDS = list(ar.LAYER_KINDS)          # Conv2d, MaxPool2d, AvgPool2d, ConvTranspose2d
+
+page_intro("Conv arithmetic",
+           "Turn every knob of one convolution or pooling layer and see the output shape, the formula "
+           "with your numbers in it, and the kernel sliding over real values.")
+
+st.markdown("""
+<style>
+.ca-shape {display:flex; align-items:center; gap:1rem; flex-wrap:wrap; margin:0.3rem 0 0.2rem 0;}
+.ca-shape .box {border:2px solid #dee2e6; border-radius:10px; padding:0.35rem 1rem;}
+.ca-shape .box.out {border-color:#3b5bdb; background:#edf2ff;}
+.ca-shape .lbl {display:block; font-size:0.95rem; color:#495057;}
+.ca-shape .val {font-size:2rem; font-weight:700; font-family:ui-monospace, Menlo, monospace;}
+.ca-shape .arrow {font-size:2.3rem; color:#868e96; text-align:center; line-height:1.1;}
+.ca-shape .arrow .lbl {font-size:0.9rem; font-family:ui-monospace, Menlo, monospace; color:#364fc7; max-width:11rem; overflow-wrap:anywhere;}
+.ca-shape .box.bad {border-color:#e03131; background:#fff5f5; color:#c92a2a;}
+.ca-formula {font-family:ui-monospace, Menlo, monospace; font-size:1.3rem; line-height:1.6;
+             background:#f8f9fa; border-left:5px solid #3b5bdb; padding:0.4rem 0.8rem; margin:0.2rem 0 0.4rem 0;
+             overflow-x:auto; white-space:pre-wrap;}
+.ca-formula .gen {color:#495057; font-size:1.05rem;}
+.ca-formula .res {font-weight:600;}
+.ca-big {font-size:1.35rem;}
+table.ca-q {font-size:1.6rem; border-collapse:collapse; margin:0.4rem 0 0.8rem 0;}
+table.ca-q th {font-size:1rem; color:#495057; font-weight:600; padding:0.2rem 1rem; text-align:center;}
+table.ca-q td {border:2px solid #dee2e6; padding:0.3rem 1.1rem; text-align:center; font-family:ui-monospace, Menlo, monospace;}
+table.ca-q td.blank {border-color:#3b5bdb; background:#edf2ff; color:#3b5bdb; font-weight:700;}
+</style>""", unsafe_allow_html=True)
+
+
+def shape_html(inp: tuple, out: tuple | None, code: str) -> str:
+    out_box = (f"<div class='box out'><span class='lbl'>output (N, C, H, W)</span>"
+               f"<span class='val'>({', '.join(str(v) for v in out)})</span></div>") if out else (
+        "<div class='box bad'><span class='lbl'>output</span><span class='val'>refused</span></div>")
+    return (f"<div class='ca-shape'><div class='box'><span class='lbl'>input (N, C, H, W)</span>"
+            f"<span class='val'>({', '.join(str(v) for v in inp)})</span></div>"
+            f"<div class='arrow'><span class='lbl'>{html.escape(code)}</span>&rarr;</div>{out_box}</div>")
+
+
+def formula_html(name: str, f: ar.Formula) -> str:
+    def step(s: str) -> str:
+        first, sep, rest = s.partition(" = ")   # the expression, then its evaluation on a new line
+        body, _, result = rest.rpartition(" = ")
+        if not sep:
+            return html.escape(s)
+        tail = f"= {html.escape(body)} = <b>{html.escape(result)}</b>" if body else f"= <b>{html.escape(rest)}</b>"
+        return f"{html.escape(first)}<br>{tail}"
+    steps = "<br>".join(f"<span class='res'>{step(s)}</span>" for s in f.steps)
+    return (f"<div class='ca-formula'><span class='gen'>{name}: {html.escape(f.general)}</span><br>"
+            f"{steps}</div>")
+
+
+def question_html(q: ar.Question) -> str:
+    cells = {"layer": "max-pool" if q.kind == "pool" else "conv", **q.values()}
+    head = "".join(f"<th>{k}</th>" for k in cells)
+    body = "".join(f"<td class='blank'>?</td>" if k == q.blank else f"<td>{v}</td>" for k, v in cells.items())
+    return f"<table class='ca-q'><tr>{head}</tr><tr>{body}</tr></table>"
+
+
+def pair_inputs(label: str, key: str, *, default: int, min_value: int, max_value: int, help: str | None = None,
+                disabled: bool = False) -> tuple[int, int]:
+    a, b = st.columns(2)
+    h = a.number_input(f"{label} height", min_value=min_value, max_value=max_value, value=default, step=1,
+                       key=f"{key}_h", help=help, disabled=disabled)
+    w = b.number_input(f"{label} width", min_value=min_value, max_value=max_value, value=default, step=1,
+                       key=f"{key}_w", help=help, disabled=disabled)
+    return int(h), int(w)
+
+
+def use_padding(p: int) -> None:
+    st.session_state["ca_pad_mode"] = "number"
+    st.session_state["ca_pad_h"] = p
+    st.session_state["ca_pad_w"] = p
+
+
+tab_shape, tab_slide, tab_quiz = st.tabs([":material/straighten: Shape & formula",
+                                          ":material/grid_on: Sliding kernel",
+                                          ":material/quiz: Practice"])
+
+# ================================================================================== shape & formula
+with tab_shape:
+    shape_slot = st.container()
+    knobs, view = st.columns([1.1, 2], gap="large")
+    with knobs:
+        kind = st.selectbox("Layer", KINDS, key="ca_kind")
+        is_conv, is_t, is_pool = kind == "Conv2d", kind == "ConvTranspose2d", kind in ("MaxPool2d", "AvgPool2d")
+        in_h, in_w = pair_inputs("Input", "ca_in", default=32, min_value=1, max_value=4096)
+        c1, c2 = st.columns(2)
+        in_ch = int(c1.number_input("In channels", 1, 4096, 3, key="ca_in_c"))
+        out_ch = int(c2.number_input("Out channels", 1, 4096, 16, key="ca_out_c", disabled=is_pool))
+        kh, kw = pair_inputs("Kernel", "ca_k", default=3 if not is_pool else 2, min_value=1, max_value=64)
+        sh, sw = pair_inputs("Stride", "ca_s", default=1, min_value=1, max_value=64,
+                             help="PyTorch's pooling layers default the stride to the kernel size.")
+        modes = ["number", "valid", "same"] if is_conv else ["number"]
+        if st.session_state.get("ca_pad_mode") not in modes:
+            st.session_state["ca_pad_mode"] = "number"
+        pad_mode = st.radio("Padding", modes, horizontal=True, key="ca_pad_mode",
+                            help="Conv2d also takes the words 'valid' (no padding) and 'same' (keep the size).")
+        ph, pw = pair_inputs("Padding", "ca_pad", default=0, min_value=0, max_value=64,
+                             disabled=pad_mode != "number")
+        dh, dw = pair_inputs("Dilation", "ca_dil", default=1, min_value=1, max_value=16,
+                             disabled=kind == "AvgPool2d",
+                             help="Spaces the kernel's taps apart; AvgPool2d has none.")
+        if kind == "AvgPool2d":
+            dh = dw = 1
+        ceil_mode = st.checkbox("ceil_mode (round up: keep a last, partial window)", key="ca_ceil",
+                                disabled=not is_pool)
+        oph, opw = pair_inputs("Output padding", "ca_op", default=0, min_value=0, max_value=16,
+                               disabled=not is_t,
+                               help="ConvTranspose2d only: adds rows/columns at the end of the output.")
+        c1, c2 = st.columns(2)
+        batch = int(c1.number_input("Batch N", 1, 1024, 1, key="ca_batch"))
+        c2.markdown("<div style='height:2.1rem'></div>", unsafe_allow_html=True)
+        bias = c2.checkbox("bias", value=True, key="ca_bias", disabled=is_pool)
+        if is_pool:
+            st.caption("Pooling keeps the number of channels and has no weights.")
+
+    padding = pad_mode if pad_mode != "number" else (ph, pw)
+    layer = ar.Layer(kind=kind, in_h=in_h, in_w=in_w, in_channels=in_ch, out_channels=out_ch,
+                     kernel=(kh, kw), stride=(sh, sw), padding=padding, dilation=(dh, dw),
+                     ceil_mode=ceil_mode and is_pool, output_padding=(oph, opw) if is_t else 0, bias=bias,
+                     batch=batch)
+
+    with view:
+        try:
+            report = ar.analyze(layer)
+            error = None
+        except ValueError as exc:
+            report, error = None, exc
+        inp_shape = (batch, in_ch, in_h, in_w)
+        with shape_slot:
+            st.markdown(shape_html(inp_shape, report.output_shape if report else None, layer.code()),
+                        unsafe_allow_html=True)
+            st.caption("N = batch size, C = channels, H = height, W = width. The output shape is what "
+                       "PyTorch's own module returns (run on the meta device: no memory, no compute).")
+        if error is not None:
+            show_error(f"PyTorch refuses this layer. {error}", detail=f"{layer.code()}")
+        else:
+            m1, m2, m3 = st.columns(3)
+            m1.metric("Parameters", fmt_int(report.params), help="Weights + biases of the layer.")
+            if report.ops_name == "MACs":
+                m2.metric("MACs", fmt_int(report.macs), help="Multiply-accumulates for one forward pass of the "
+                          "batch, counted by torch.utils.flop_counter (FLOPs / 2).")
+            else:
+                m2.metric(report.ops_name.capitalize(), fmt_int(report.ops),
+                          help="Pooling has no multiply-accumulates: one comparison (max) or addition (mean) per cell of each window.")
+            n_out = 1
+            for v in report.output_shape:
+                n_out *= v
+            m3.metric("Output values", fmt_int(n_out), help="N*C*H*W numbers in the output tensor.")
+            st.markdown(formula_html("Height", report.formulas[0]), unsafe_allow_html=True)
+            st.markdown(formula_html("Width", report.formulas[1]), unsafe_allow_html=True)
+            notes = [("Height: " if i == 0 else "Width: ") + n for i, f in enumerate(report.formulas)
+                     for n in f.notes]
+            if report.formulas[0].notes == report.formulas[1].notes:
+                notes = report.formulas[0].notes
+            for n in notes:
+                st.markdown(f"- {n}")
+            st.code(f"layer = {report.code}\n"
+                    f"y = layer(torch.randn{inp_shape})   # y.shape == torch.Size({list(report.output_shape)})",
+                    language="python")
+
+            if report.uncovered_rows or report.uncovered_cols:
+                parts = []
+                if report.uncovered_rows:
+                    parts.append(f"{len(report.uncovered_rows)} input row(s) "
+                                 f"({', '.join(map(str, report.uncovered_rows[:12]))}"
+                                 f"{', ...' if len(report.uncovered_rows) > 12 else ''})")
+                if report.uncovered_cols:
+                    parts.append(f"{len(report.uncovered_cols)} input column(s) "
+                                 f"({', '.join(map(str, report.uncovered_cols[:12]))}"
+                                 f"{', ...' if len(report.uncovered_cols) > 12 else ''})")
+                st.warning("The windows do not fit evenly: " + " and ".join(parts) +
+                           " are never read by any window (shaded red below). Their values cannot "
+                           "influence the output.", icon=":material/warning:")
+
+            # where the windows land, per dimension
+            if max(in_h, in_w) <= 512:
+                g1, g2 = st.columns(2)
+                for col, (name, d) in zip((g1, g2), (("rows", layer.dims()[0]), ("columns", layer.dims()[1]))):
+                    with col:
+                        if is_t:
+                            out_n = ar.output_size(**d)
+                            spans = [ar.window_taps(i * d["stride"] - d["padding"], d["kernel"], d["dilation"])
+                                     for i in range(d["size"])]
+                            spans = [[t for t in s if 0 <= t < out_n] or [max(0, min(s[0], out_n - 1))]
+                                     for s in spans]
+                            hit = {t for s in spans for t in s}
+                            fig = cf.windows_figure(d["size"], spans, axis=name, window_label="input " + name[:-1],
+                                                    extent=(0, out_n - 1),
+                                                    uncovered=[t for t in range(out_n) if t not in hit])
+                            title = f"Where each input {name[:-1]} writes in the output ({out_n} {name})"
+                        else:
+                            starts = ar.window_starts(**{k: v for k, v in d.items() if k != "output_padding"})
+                            spans = [ar.window_taps(s, d["kernel"], d["dilation"]) for s in starts]
+                            pads = ar._pads(d["padding"], d["kernel"], d["dilation"])
+                            fig = cf.windows_figure(d["size"], spans, axis=name, pads=pads,
+                                                    uncovered=report.uncovered_rows if name == "rows"
+                                                    else report.uncovered_cols, window_label="window")
+                            title = f"{len(starts)} windows along the {('height', 'width')[name == 'columns']}"
+                        st.markdown(f"**{title}**")
+                        st.plotly_chart(fig, key=f"ca_windows_{name}", width="stretch")
+
+        if is_conv:
+            with st.container(border=True):
+                st.markdown("**Padding that keeps the size**")
+                try:
+                    sol_h = ar.same_padding(in_h, kh, sh, dh)
+                    sol_w = ar.same_padding(in_w, kw, sw, dw) if (in_w, kw, sw, dw) != (in_h, kh, sh, dh) else None
+                except ValueError as exc:
+                    st.caption(f"No solution for these numbers: {exc}")
+                else:
+                    for label, sol in (("Height", sol_h), ("Width", sol_w)):
+                        if sol is None:
+                            continue
+                        prefix = f"{label}: " if sol_w is not None else ""
+                        for line in sol.explanation:
+                            st.markdown(f"- {prefix}{line}")
+                    best = (sol_h.symmetric if sh == 1 else sol_h.strided)
+                    best_w = best if sol_w is None else (sol_w.symmetric if sw == 1 else sol_w.strided)
+                    if best is not None and best == best_w and (pad_mode != "number" or (ph, pw) != (best, best)):
+                        st.button(f"Use padding = {best}", key="ca_use_pad", on_click=use_padding, args=(best,))
+
+        with st.expander("How the formula works"):
+            st.markdown(
+                "- A window of size **k** starts at the first row of the padded input and moves **s** rows at a "
+                "time. The padded input has **in + 2p** rows, so the last start is at most **in + 2p - k**.\n"
+                "- The number of starts is **floor((in + 2p - k) / s) + 1**: the floor drops a window that would "
+                "hang off the end, the +1 counts the window at position 0.\n"
+                "- **Dilation d** spaces the taps d apart, so the window spans **d*(k-1)+1** rows.\n"
+                "- **Pooling with ceil_mode** rounds up instead, keeping a last, partial window, but only if it "
+                "starts inside the input or the left padding (PyTorch's rule).\n"
+                "- **ConvTranspose2d** runs the arithmetic backwards: **(in-1)*s - 2p + d*(k-1) + output_padding "
+                "+ 1**. Because the conv's floor maps several sizes to one, output_padding picks which one.\n"
+                "- **Parameters** of Conv2d: out * in * kh * kw weights + out biases. **MACs** (one multiply and "
+                "one add) come from `torch.utils.flop_counter`: every output value costs in * kh * kw of them.")
+
+# ================================================================================== sliding kernel
+with tab_slide:
+    st.markdown("<div class='ca-big'>Real numbers, a real kernel: press <b>Play</b> (or drag the slider) "
+                "to move the window. Every output value is computed by PyTorch (<code>F.conv2d</code>, "
+                "<code>F.max_pool2d</code>, <code>F.avg_pool2d</code>).</div>", unsafe_allow_html=True)
+    PRESETS = {"6x6 image, horizontal-edge kernel (course)": "6x6",
+               "5x5 image, vertical-edge kernel (course)": "5x5",
+               "Random values": "random",
+               "A patch of a real photo": "photo"}
+    a, b, c, d = st.columns([1.8, 1.9, 0.9, 0.9])
+    preset_label = a.selectbox("Values", list(PRESETS), key="ca_sl_preset")
+    preset = PRESETS[preset_label]
+    s_kind = b.radio("Layer", ["Conv2d", "MaxPool2d", "AvgPool2d"], horizontal=True, key="ca_sl_kind")
+    s_stride = int(c.number_input("Stride", 1, 6, 1, key="ca_sl_stride"))
+    s_dil = int(d.number_input("Dilation", 1, 4, 1, key="ca_sl_dil", disabled=s_kind == "AvgPool2d"))
+    if s_kind == "AvgPool2d":
+        s_dil = 1
+    e, f_, g, h = st.columns([1.8, 1.9, 0.9, 0.9])
+    if s_kind == "Conv2d":
+        s_pad_mode = e.radio("Padding", ["number", "valid", "same"], horizontal=True, key="ca_sl_pad_mode")
+    else:
+        s_pad_mode = "number"
+        e.caption("Pooling takes a number for padding (at most half the kernel).")
+    s_pad = int(f_.number_input("Padding", 0, 4, 0, key="ca_sl_pad", disabled=s_pad_mode != "number"))
+    s_ceil = g.checkbox("ceil_mode", key="ca_sl_ceil", disabled=s_kind == "Conv2d")
+
+    # the starting values of the preset
+    if preset in ("6x6", "5x5"):
+        img0, ker0 = ar.course_example(preset)
+        seed = 0
+    else:
+        sz = int(h.number_input("Grid size", 3, 16, 8 if preset == "photo" else 6, key="ca_sl_size"))
+        ksz = int(h.number_input("Kernel size", 1, 7, 3, key="ca_sl_ksize"))
+        if preset == "random":
+            seed = int(st.session_state.get("ca_sl_seed", 0))
+            img0, ker0 = ar.random_values(sz, sz, ksz, ksz, seed=seed)
+            if e.button("New random values", key="ca_sl_reseed", icon=":material/casino:"):
+                st.session_state["ca_sl_seed"] = seed + 1
+                st.rerun()
+        else:
+            names = sorted(p.stem for p in SAMPLES.glob("*.jpg"))
+            photo = e.selectbox("Photo", names, key="ca_sl_photo")
+            seed = names.index(photo)
+            img0 = ar.image_patch(SAMPLES / f"{photo}.jpg", sz)
+            _, ker0 = ar.course_example("5x5")
+            ker0 = ker0 if ksz == 3 else [[1 if j == 0 else -1 if j == ksz - 1 else 0 for j in range(ksz)]
+                                           for _ in range(ksz)]
+    if s_kind != "Conv2d":
+        ker0 = None
+    pool_k = int(h.number_input("Pool size", 1, 5, 2, key="ca_sl_poolk")) if s_kind != "Conv2d" else None
+
+    tag = f"{preset}_{seed}_{len(img0)}_{len(img0[0])}"
+    with st.expander(":material/edit: Edit the values: input grid" + (" and kernel weights" if ker0 else ""),
+                     expanded=False):
+        ed1, ed2 = st.columns([3, 2], gap="medium")
+        with ed1:
+            st.markdown("**Input values**")
+            img_df = st.data_editor(pd.DataFrame(img0, columns=[str(i) for i in range(len(img0[0]))]),
+                                    key=f"ca_sl_img_{tag}", hide_index=False, width="stretch")
+        with ed2:
+            if ker0 is not None:
+                st.markdown("**Kernel weights**")
+                ker_df = st.data_editor(pd.DataFrame(ker0, columns=[str(i) for i in range(len(ker0[0]))]),
+                                        key=f"ca_sl_ker_{tag}_{len(ker0)}", hide_index=False, width="stretch")
+            else:
+                ker_df = None
+                st.caption(f"{s_kind} has no weights: it takes the "
+                           f"{'maximum' if s_kind == 'MaxPool2d' else 'mean'} of each {pool_k}x{pool_k} window.")
+    try:
+        image = img_df.apply(pd.to_numeric, errors="coerce").astype(float).values.tolist()
+        kernel = None if ker_df is None else ker_df.apply(pd.to_numeric, errors="coerce").astype(float).values.tolist()
+        padding = s_pad_mode if s_pad_mode != "number" else s_pad
+        sl = ar.slide(image, kernel, kind=s_kind, kernel_size=pool_k, stride=s_stride, padding=padding,
+                      dilation=s_dil, ceil_mode=s_ceil and s_kind != "Conv2d")
+        fig = cf.sliding_figure(sl)
+    except ValueError as exc:
+        show_error(f"This sliding-kernel setup does not work: {exc}", exc)
+    else:
+        st.plotly_chart(fig, key="ca_sl_fig", width="stretch")
+        oh, ow = len(sl.output), len(sl.output[0])
+        notes = [f"{len(sl.steps)} positions -> output {oh}x{ow}."]
+        if any(p for pair in sl.pads for p in pair):
+            notes.append("Grey cells: padding (" + ("never wins the max" if s_kind == "MaxPool2d" else "zeros") + ").")
+        if sl.uncovered_rows or sl.uncovered_cols:
+            notes.append("<b style='color:#c92a2a'>Red: never covered by any window.</b>")
+        if ker0 is not None:
+            notes.append("<span style='color:#d9480f'>Orange ×w: the kernel weight on that cell.</span>")
+        st.markdown(f"<div class='ca-big'>{' '.join(notes)}</div>", unsafe_allow_html=True)
+        with st.expander("The whole output, as PyTorch computed it"):
+            st.dataframe(pd.DataFrame(sl.output).round(4), width="stretch")
+
+# ================================================================================== practice
+with tab_quiz:
+    st.markdown("<div class='ca-big'>Fill in the blank of each row, then check. A wrong answer says which "
+                "step went wrong.</div>", unsafe_allow_html=True)
+    if "ca_q_seeds" not in st.session_state:
+        st.session_state["ca_q_seeds"] = []
+    course = ar.course_questions()
+    questions = course + [ar.random_question(s_) for s_ in st.session_state["ca_q_seeds"]]
+    labels = [f"{i + 1}. {q.prompt}" if i < len(course) else f"{i + 1}. New question (#{q.qid[1:]})"
+              for i, q in enumerate(questions)]
+
+    def new_question():
+        seeds = st.session_state["ca_q_seeds"]
+        nxt = (max(seeds) + 1) if seeds else 1
+        seeds.append(nxt)
+        st.session_state["ca_q_pick"] = len(course) + len(seeds) - 1
+
+    def next_question():
+        st.session_state["ca_q_pick"] = (st.session_state.get("ca_q_pick", 0) + 1) % len(questions)
+
+    qa, qb = st.columns([2, 1.3], gap="large")
+    with qa:
+        pick = st.selectbox("Question", range(len(questions)), format_func=lambda i: labels[i], key="ca_q_pick")
+        q = questions[pick]
+        st.markdown(f"<div class='ca-big'><b>{html.escape(q.prompt)}</b></div>", unsafe_allow_html=True)
+        st.markdown(question_html(q), unsafe_allow_html=True)
+        with st.form("ca_q_form", border=True):
+            ans = st.number_input(f"Your answer: the {q.blank}", min_value=0, max_value=10_000, value=None,
+                                  step=1, key=f"ca_q_ans_{pick}_{q.qid}", placeholder="type a whole number")
+            checked = st.form_submit_button("Check", type="primary")
+        if checked:
+            if ans is None:
+                st.warning("Type a number first.")
+            else:
+                v = ar.check_answer(q, ans)
+                (st.success if v.correct else st.error)(v.message)
+                if not v.correct:
+                    st.markdown(f"<div class='ca-formula'><span class='gen'>{html.escape(v.steps[0])}</span><br>"
+                                + "<br>".join(f"<span class='res'>{html.escape(x)}</span>" for x in v.steps[1:])
+                                + "</div>", unsafe_allow_html=True)
+        n1, n2 = st.columns(2)
+        n1.button("Next question", key="ca_q_next", on_click=next_question, icon=":material/arrow_forward:")
+        n2.button("Make a new question", key="ca_q_new", on_click=new_question, icon=":material/casino:")
+    with qb:
+        st.markdown("**The course's table** (blanks marked ?)")
+        table = [{"layer": "pool" if x.kind == "pool" else "conv",
+                  **{k: ("?" if k == x.blank else v) for k, v in x.values().items()}} for x in course]
+        st.dataframe(pd.DataFrame(table).astype(str), hide_index=True, width="stretch",
+                     height=36 * (len(table) + 1) + 3)
+        with st.expander("The formula to use"):
+            st.markdown("**out = floor((in - k + 2p) / s) + 1** for a conv or pooling layer "
+                        "(k = kernel, p = padding on each side, s = stride). For a blank other than the output, "
+                        "try values until the row holds: several inputs can give the same output when s > 1.")

@@ -20,6 +20,9 @@ def wait_idle(page, timeout: float = 60_000, settle: float = 0.3) -> None:
         time.sleep(settle)
         if page.query_selector(IDLE) is not None:
             break
+    # widgets and metrics render as skeletons until their frontend code has loaded
+    while page.query_selector("[data-testid='stSkeleton']") is not None and time.time() < deadline:
+        time.sleep(0.2)
     assert_no_exception(page)
 
 
