@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import math
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable
@@ -83,9 +84,22 @@ def _input_shape(model: nn.Module, x: torch.Tensor | None) -> tuple[int, ...]:
     return tuple(int(s) for s in spec.get("input_shape", (3, 224, 224)))
 
 
+_TRACES: "weakref.WeakKeyDictionary[nn.Module, dict]" = weakref.WeakKeyDictionary()
+
+
 def trace(model: nn.Module, input_shape: tuple[int, ...]) -> list[LayerInfo]:
     """Every submodule's output shape, in the order modules finish, from one pass of a copy of
-    ``model`` on the meta device (a module run twice keeps its last output)."""
+    ``model`` on the meta device (a module run twice keeps its last output). Remembered per
+    model and input shape (and forgotten with the model)."""
+    names = tuple(n for n, _ in model.named_modules())
+    key = (tuple(int(s) for s in input_shape), hash(names))
+    per_model = _TRACES.setdefault(model, {})
+    if key not in per_model:
+        per_model[key] = _trace(model, tuple(input_shape))
+    return list(per_model[key])
+
+
+def _trace(model: nn.Module, input_shape: tuple[int, ...]) -> list[LayerInfo]:
     meta = copy.deepcopy(model).to("meta").eval()
     seen: "OrderedDict[str, LayerInfo]" = OrderedDict()
     hooks = []
