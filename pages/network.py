@@ -209,13 +209,16 @@ def table(summary: Summary) -> pd.DataFrame:
             "Settings": r.detail,
             "Output (HxWxC)": fig_net.shape_text(r.output_shape) if r.output_shape is not None else "does not fit",
             "Params": r.params,
-            "Frozen": r.frozen,
+            "Frozen": r.frozen,   # dropped below when nothing is frozen
             "MACs": r.macs,
             "RF (px)": r.rf,
             "Jump (px)": r.jump,
             "Memory (KB)": round(r.memory / 1e3, 1),
         })
-    return pd.DataFrame.from_records(recs)
+    df = pd.DataFrame.from_records(recs)
+    if not summary.frozen_params and len(df):
+        df = df.drop(columns=["Frozen"])
+    return df
 
 
 # ----------------------------------------------------------------------------------------------
@@ -243,7 +246,7 @@ top[1].number_input("Input channels", 1, 1024, key="net_in_c", on_change=on_inpu
 top[2].number_input("Input height (px)", 1, networks.MAX_SIDE, key="net_in_h", on_change=on_input_shape)
 top[3].number_input("Input width (px)", 1, networks.MAX_SIDE, key="net_in_w", on_change=on_input_shape)
 if spec.get("description"):
-    st.caption(spec["description"])
+    st.caption(str(spec["description"]).replace("*", "\\*"))
 
 spec_json = json.dumps(spec, sort_keys=True)
 try:
@@ -257,7 +260,40 @@ if st.session_state.get("net_msg"):
     st.success(st.session_state.net_msg, icon=":material/check_circle:")
     st.session_state.net_msg = None
 
-left, right = st.columns([1, 2.6], gap="medium")
+# ---------------------------------------------------------------- error, totals, diagram (full width)
+if summary is not None:
+    err = summary.error
+    if err is not None:
+        with st.container(border=True):
+            st.error(f"**The shapes stop fitting at `{err.layer}`.** {err.message}",
+                     icon=":material/error:")
+            if err.fix is not None:
+                st.button(f"Apply the fix: {err.fix.label}", key="net_apply_fix", type="primary",
+                          on_click=on_fix, args=(err.fix.to_dict(),), icon=":material/build:")
+            if err.torch_error:
+                with st.expander("What PyTorch says (the error a student would see)"):
+                    st.code(err.torch_error, language=None)
+    m = st.columns(3)
+    m[0].metric("Parameters", f"{summary.total_params:,}",
+                help="Learned numbers: weights and biases of every layer.")
+    m[1].metric("MACs per image", fmt_count(summary.total_macs),
+                help="Multiply-accumulates of convolutions and linear layers for one image "
+                     "(torch.utils.flop_counter FLOPs / 2).")
+    m[2].metric("Model size", f"{summary.size_mb:,.2f} MB",
+                help="Parameters and buffers (BatchNorm statistics) as float32, 1 MB = 10^6 bytes.")
+    m = st.columns(3)
+    m[0].metric("Trainable / frozen", f"{summary.trainable_params:,} / {summary.frozen_params:,}",
+                help="Frozen parameters are not updated by training (transfer learning).")
+    m[1].metric("Layers", f"{sum(1 for r in summary.rows if not r.op):,}",
+                help="Modules that ran (blocks counted by their layers).")
+    m[2].metric("Activations per image", f"{summary.activation_mb:,.2f} MB",
+                help="All layer outputs for one image (float32): what a training step keeps "
+                     "in memory per image.")
+    st.subheader("The network, as the course draws it")
+    st.plotly_chart(fig_net.block_diagram(summary), key="net_diagram", width="stretch",
+                    config={"displayModeBar": False})
+
+left, right = st.columns([1, 3], gap="medium")
 
 # ---------------------------------------------------------------- editor (left column)
 with left:
@@ -347,34 +383,6 @@ with left:
 # ---------------------------------------------------------------- the inspection (right column)
 with right:
     if summary is not None:
-        err = summary.error
-        if err is not None:
-            with st.container(border=True):
-                st.error(f"**The shapes stop fitting at `{err.layer}`.** {err.message}",
-                         icon=":material/error:")
-                if err.fix is not None:
-                    st.button(f"Apply the fix: {err.fix.label}", key="net_apply_fix", type="primary",
-                              on_click=on_fix, args=(err.fix.to_dict(),), icon=":material/build:")
-                if err.torch_error:
-                    with st.expander("What PyTorch says (the error a student would see)"):
-                        st.code(err.torch_error, language=None)
-        m = st.columns(5)
-        m[0].metric("Parameters", f"{summary.total_params:,}",
-                    help="Learned numbers: weights and biases of every layer.")
-        m[1].metric("Trainable / frozen", f"{summary.trainable_params:,} / {summary.frozen_params:,}")
-        m[2].metric("MACs per image", fmt_count(summary.total_macs),
-                    help="Multiply-accumulates of convolutions and linear layers for one image "
-                         "(torch.utils.flop_counter FLOPs / 2).")
-        m[3].metric("Model size", f"{summary.size_mb:,.2f} MB",
-                    help="Parameters and buffers (BatchNorm statistics) as float32, 1 MB = 10^6 bytes.")
-        m[4].metric("Activations", f"{summary.activation_mb:,.2f} MB",
-                    help="All layer outputs for one image (float32): what a training step keeps "
-                         "in memory per image.")
-
-        st.subheader("The network, as the course draws it")
-        st.plotly_chart(fig_net.block_diagram(summary), key="net_diagram", width="stretch",
-                        config={"displayModeBar": False})
-
         st.subheader("Layer by layer")
         df = table(summary)
         bad = df["Output (HxWxC)"] == "does not fit"
@@ -384,7 +392,10 @@ with right:
         st.dataframe(styled, key="net_table", hide_index=True, width="stretch",
                      height=min(38 + 35 * len(df), 560),
                      column_config={
-                         "#": st.column_config.NumberColumn(width="small"),
+                         "#": st.column_config.NumberColumn(width=45),
+                         "Layer": st.column_config.TextColumn(width=190),
+                         "Type": st.column_config.TextColumn(width=120),
+                         "Settings": st.column_config.TextColumn(width=140),
                          "Params": st.column_config.NumberColumn(format="localized"),
                          "Frozen": st.column_config.NumberColumn(format="localized"),
                          "MACs": st.column_config.NumberColumn(format="localized"),
@@ -415,30 +426,33 @@ with right:
                 "- **Rows** follow the execution order; blocks show their layers, and the "
                 "skip connection's add is its own row.")
 
-        c1, c2 = st.columns(2)
-        with c1:
-            st.subheader("Why convolutions? Weight sharing")
-            c, h, w = summary.input_shape
-            dense = fc_comparison(summary.input_shape)
-            st.markdown(f"One fully-connected layer from the {h}x{w}x{c} image to 1,024 units "
-                        f"needs **{dense:,}** weights ({h}·{w}·{c}·1,024). This whole network "
-                        f"has **{summary.total_params:,}**.")
-            st.plotly_chart(fig_net.fc_comparison_figure(summary), key="net_fc", width="stretch",
-                            config={"displayModeBar": False})
-        with c2:
-            st.subheader("Receptive field, layer by layer")
-            st.markdown("How many input pixels one value sees: it grows with every conv, faster "
-                        "after each stride or pooling.")
-            st.plotly_chart(fig_net.receptive_field_figure(summary), key="net_rf", width="stretch",
-                            config={"displayModeBar": False})
 
-        with st.expander("Export as PyTorch code", icon=":material/code:"):
-            try:
-                code = cached_code(spec_json)
-            except SpecError as e:
-                show_error("This network cannot be exported yet.", e)
-            else:
-                st.download_button("Download the code (.py)", code,
-                                   file_name=f"{export.class_name(spec.get('name', 'network')).lower()}.py",
-                                   mime="text/x-python", key="net_download_code")
-                st.code(code, language="python")
+# ---------------------------------------------------------------- weight sharing, receptive field, code
+if summary is not None:
+    c1, c2 = st.columns(2)
+    with c1:
+        st.subheader("Why convolutions? Weight sharing")
+        c, h, w = summary.input_shape
+        dense = fc_comparison(summary.input_shape)
+        st.markdown(f"One fully-connected layer from the {h}x{w}x{c} image to 1,024 units "
+                    f"needs **{dense:,}** weights ({h}·{w}·{c}·1,024). This whole network "
+                    f"has **{summary.total_params:,}**.")
+        st.plotly_chart(fig_net.fc_comparison_figure(summary), key="net_fc", width="stretch",
+                        config={"displayModeBar": False})
+    with c2:
+        st.subheader("Receptive field, layer by layer")
+        st.markdown("How many input pixels one value sees: it grows with every conv, faster "
+                    "after each stride or pooling.")
+        st.plotly_chart(fig_net.receptive_field_figure(summary), key="net_rf", width="stretch",
+                        config={"displayModeBar": False})
+
+    with st.expander("Export as PyTorch code", icon=":material/code:"):
+        try:
+            code = cached_code(spec_json)
+        except SpecError as e:
+            show_error("This network cannot be exported yet.", e)
+        else:
+            st.download_button("Download the code (.py)", code,
+                               file_name=f"{export.class_name(spec.get('name', 'network')).lower()}.py",
+                               mime="text/x-python", key="net_download_code")
+            st.code(code, language="python")

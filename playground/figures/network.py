@@ -134,57 +134,62 @@ def _merge_leaves(groups: list[list]) -> list[Box]:
     return out
 
 
-def block_diagram(summary: Summary, per_line: int = 6) -> go.Figure:
+def _two_lines(label: str) -> str:
+    """'Conv+BN+ReLU' -> 'Conv<br>+BN+ReLU' so boxes stay narrow enough for a whole line."""
+    if "+" in label:
+        head, _, rest = label.partition("+")
+        return f"{head}<br>+{rest}"
+    return {"GlobalAvgPool": "Global<br>AvgPool", "AdaptivePool": "Adaptive<br>AvgPool"}.get(label, label)
+
+
+def block_diagram(summary: Summary, per_line: int = 7) -> go.Figure:
     """Input HxWxC -> Conv+ReLU -> Pool -> ... -> FC -> classes, shapes written on the arrows;
-    long networks wrap onto several lines."""
+    long networks wrap onto several lines. Hover a box for the layers it stands for."""
     items = [Box("Input", tuple(summary.input_shape), "input", 0, "the image")] + boxes(summary)
     if summary.error is None and summary.output_shape and len(summary.output_shape) == 1:
-        items.append(Box(f"{summary.output_shape[0]:,} scores", None, "fc", 0, "one score per class"))
-        items[-1].label = f"{summary.output_shape[0]:,} classes"
+        items.append(Box(f"{summary.output_shape[0]:,}<br>classes", None, "fc", 0, "one score per class"))
+    per_line = max(2, math.ceil(len(items) / math.ceil(len(items) / per_line)))   # balanced lines
     fig = go.Figure()
-    bw, bh, gap = 1.0, 0.62, 0.75         # box width, height, arrow length (data units)
+    bw, bh, gap, dy = 1.1, 0.78, 0.8, 1.6      # box width, height, arrow length, line step
     step = bw + gap
     n_lines = math.ceil(len(items) / per_line)
     hover_x, hover_y, hover_t = [], [], []
     for i, box in enumerate(items):
         line, col = divmod(i, per_line)
-        x0, y0 = col * step, -line * 1.45
+        x0, y0 = col * step, -line * dy
         color = COLORS.get(box.kind, COLORS["other"])
         fig.add_shape(type="rect", x0=x0, x1=x0 + bw, y0=y0 - bh / 2, y1=y0 + bh / 2,
-                      line=dict(color=color, width=3 if box.kind == "error" else 1.5),
-                      fillcolor=color, opacity=0.9, layer="below")
-        label = box.label if box.kind != "error" else box.label + "<br><b>shapes do not fit</b>"
-        if box.sub:
-            label += f"<br><span style='font-size:12px'>{box.sub}</span>"
-        fig.add_annotation(x=x0 + bw / 2, y=y0, text=f"<b>{label}</b>" if box.kind != "error" else label,
-                           showarrow=False, font=dict(color="white", size=15))
+                      line=dict(color="#9B1C1C" if box.kind == "error" else color,
+                                width=4 if box.kind == "error" else 1),
+                      fillcolor=color, layer="below")
+        label = f"<b>{_two_lines(box.label)}</b>"
+        if box.kind == "error":
+            label = f"<b>{box.label}</b><br>does not fit"
+        elif box.sub:
+            label += "<br><span style='font-size:11px'>" + "<br>".join(box.sub.split(", ")) + "</span>"
+        fig.add_annotation(x=x0 + bw / 2, y=y0, text=label, showarrow=False,
+                           font=dict(color="white", size=14))
         hover_x.append(x0 + bw / 2)
         hover_y.append(y0)
         hover_t.append(box.detail)
         if i + 1 < len(items):
-            nline, ncol = divmod(i + 1, per_line)
+            nline = (i + 1) // per_line
             txt = shape_text(box.shape) if box.shape is not None else "?"
-            if box.kind == "input":
-                txt = shape_text(box.shape)
             if nline == line:
-                ax, ay, x1 = x0 + bw, y0, x0 + step
-                fig.add_annotation(x=x1, y=y0, ax=ax, ay=ay, xref="x", yref="y", axref="x", ayref="y",
-                                   showarrow=True, arrowhead=2, arrowsize=1.2, arrowwidth=2,
-                                   arrowcolor="#444", text="")
-                fig.add_annotation(x=(ax + x1) / 2, y=y0 + bh / 2 + 0.04, text=txt, showarrow=False,
-                                   yanchor="bottom", font=dict(size=13, color="#222"))
-            else:   # wrap: the shape continues at the start of the next line
-                nx0, ny0 = 0, -nline * 1.45
-                fig.add_annotation(x=nx0, y=ny0, ax=nx0 - gap * 0.9, ay=ny0, xref="x", yref="y",
-                                   axref="x", ayref="y", showarrow=True, arrowhead=2, arrowsize=1.2,
-                                   arrowwidth=2, arrowcolor="#444", text="")
-                fig.add_annotation(x=nx0 - gap * 0.45, y=ny0 + bh / 2 + 0.04, text=txt, showarrow=False,
-                                   yanchor="bottom", font=dict(size=13, color="#222"))
-    fig.add_trace(go.Scatter(x=hover_x, y=hover_y, mode="markers", marker=dict(size=40, opacity=0),
+                ax, x1, yy = x0 + bw, x0 + step, y0
+            else:   # wrap: the arrow (and the shape) continue at the start of the next line
+                yy = -nline * dy
+                x1, ax = -0.02, -gap * 0.95
+            fig.add_annotation(x=x1, y=yy, ax=ax, ay=yy, xref="x", yref="y", axref="x", ayref="y",
+                               showarrow=True, arrowhead=2, arrowsize=1.1, arrowwidth=2,
+                               arrowcolor="#444", text="")
+            fig.add_annotation(x=(ax + x1) / 2, y=yy + 0.03, text=txt, showarrow=False,
+                               yanchor="bottom", font=dict(size=13, color="#111"))
+    fig.add_trace(go.Scatter(x=hover_x, y=hover_y, mode="markers", marker=dict(size=50, opacity=0),
                              hovertext=hover_t, hoverinfo="text", showlegend=False))
-    fig.update_xaxes(visible=False, range=[-gap, per_line * step - gap + 0.05])
-    fig.update_yaxes(visible=False, range=[-(n_lines - 1) * 1.45 - 0.6, 0.75], scaleanchor=None)
-    fig.update_layout(height=120 + 125 * n_lines, margin=dict(l=10, r=10, t=10, b=10),
+    fig.update_xaxes(visible=False, range=[-gap - 0.25, per_line * step - gap + 0.02], fixedrange=True)
+    fig.update_yaxes(visible=False, range=[-(n_lines - 1) * dy - 0.5, 0.62], fixedrange=True)
+    fig.update_layout(height=40 + 130 * n_lines, margin=dict(l=5, r=5, t=5, b=5),
                       plot_bgcolor="white", paper_bgcolor="white")
     return fig
 
@@ -207,7 +212,7 @@ def fc_comparison_figure(summary: Summary, units: int = 1024) -> go.Figure:
         text=[f"{v:,} weights" for v in values], textposition="outside", cliponaxis=False,
         textfont=dict(size=15), hovertemplate="%{y}: %{x:,} parameters<extra></extra>"))
     fig.update_xaxes(type="log", title_text="parameters (log scale)", title_font=dict(size=14),
-                     range=[0, math.log10(max(values + [10])) + 1.1])
+                     range=[0, math.log10(max(values + [10])) + 1.9])
     fig.update_yaxes(autorange="reversed", tickfont=dict(size=14))
     fig.update_layout(height=90 + 70 * len(values), margin=dict(l=10, r=30, t=10, b=40),
                       plot_bgcolor="white")
