@@ -31,7 +31,9 @@ def _data_cfg(a: argparse.Namespace) -> dict[str, Any]:
         cfg: dict[str, Any] = {"name": d}
         if d == "shapes":
             cfg.update(n_train=a.n_train or 8000, n_val=a.n_val or 2000, size=a.image_size or 32,
-                       seed=a.seed)
+                       seed=a.seed, texture=a.texture)
+            if a.shapes:
+                cfg["classes"] = [c.strip() for c in a.shapes.split(",") if c.strip()]
         else:
             if a.data_root:
                 cfg["root"] = a.data_root
@@ -81,6 +83,10 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--no-download", action="store_true", help="never try to download datasets")
     t.add_argument("--n-train", type=int, help="shapes: training images (default 8000)")
     t.add_argument("--n-val", type=int, help="shapes: validation images (default 2000)")
+    t.add_argument("--shapes", help="shapes: a comma-separated subset of "
+                   f"{','.join(data_mod.SHAPE_CLASSES)}")
+    t.add_argument("--texture", type=float, default=1.0,
+                   help="shapes: background texture and noise, 0 (plain, easy) to 1 (default)")
     t.add_argument("--limit-train", type=int, help="use only the first N training images")
     t.add_argument("--limit-val", type=int, help="use only the first N validation images")
     t.add_argument("--image-size", type=int, help="shapes / zip image side; torchvision input side")

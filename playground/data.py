@@ -107,10 +107,11 @@ def _inside(kind: str, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
 
 def make_shapes(n: int, size: int = 32, seed: int = 0, *, classes: tuple[str, ...] = SHAPE_CLASSES,
                 min_frac: float = 0.45, max_frac: float = 0.75, noise: float = 0.06,
-                chunk: int = 2048) -> ShapesData:
+                texture: float = 1.0, chunk: int = 2048) -> ShapesData:
     """``n`` images of ``size`` x ``size`` pixels, one shape each, balanced classes in random
-    order. The object's width is ``min_frac``..``max_frac`` of the image side. The same seed
-    always gives the same images."""
+    order. The object's width is ``min_frac``..``max_frac`` of the image side. ``texture``
+    scales the background's colour field, stripes and noise (0: plain backgrounds, an easy
+    variant that a tiny network learns in seconds). The same seed always gives the same images."""
     if n < 1 or size < 8:
         raise DataError("Need at least one image of at least 8x8 pixels.")
     for c in classes:
@@ -159,7 +160,7 @@ def make_shapes(n: int, size: int = 32, seed: int = 0, *, classes: tuple[str, ..
                                                    + py[None] * torch.sin(ang)[:, None, None])
                             * 2 * math.pi + phase[:, None, None])
         tex_col = (rand(b, 3, 1, 1) - 0.5) * 0.25
-        bg = base + field_ + stripes[:, None] * tex_col
+        bg = base + (field_ + stripes[:, None] * tex_col) * texture
 
         # Object colour: random, but far enough from the background colour to be seen.
         obj = rand(b, 3, 1, 1)
@@ -171,7 +172,7 @@ def make_shapes(n: int, size: int = 32, seed: int = 0, *, classes: tuple[str, ..
         shade = 1 + 0.15 * (px[None, None] - cx[:, None, None, None]) / size
         fg = obj * shade
         img = bg * (1 - cover) + fg * cover
-        img = img + torch.randn(img.shape, generator=g) * noise
+        img = img + torch.randn(img.shape, generator=g) * (noise * max(texture, 0.3))
         images[start:start + b] = (img.clamp(0, 1) * 255).round().to(torch.uint8)
         masks[start:start + b] = mask
     return ShapesData(images, labels.to(torch.int64), masks, list(classes))
@@ -254,8 +255,10 @@ def load_data(cfg: dict[str, Any], progress: Callable[[str, float], None] | None
     if name == "shapes":
         size = int(cfg.get("size", 32))
         seed = int(cfg.get("seed", 0))
-        tr = make_shapes(int(cfg.get("n_train", 8000)), size, seed)
-        va = make_shapes(int(cfg.get("n_val", 2000)), size, seed + 1_000_003)
+        kinds = tuple(cfg.get("classes") or SHAPE_CLASSES)
+        tex = float(cfg.get("texture", 1.0))
+        tr = make_shapes(int(cfg.get("n_train", 8000)), size, seed, classes=kinds, texture=tex)
+        va = make_shapes(int(cfg.get("n_val", 2000)), size, seed + 1_000_003, classes=kinds, texture=tex)
         ds = Dataset("shapes", tr.class_names, tr.images, tr.labels, va.images, va.labels,
                      val_masks=va.masks, source=f"generated, seed {seed}")
     elif name in ("mnist", "fashion-mnist", "fashionmnist", "cifar10", "cifar-10"):
