@@ -42,13 +42,13 @@ table.ca-q td.blank {border-color:#3b5bdb; background:#edf2ff; color:#3b5bdb; fo
 </style>""", unsafe_allow_html=True)
 
 
-def shape_html(inp: tuple, out: tuple | None, code: str) -> str:
+def shape_html(inp: tuple, out: tuple | None, kind: str) -> str:
     out_box = (f"<div class='box out'><span class='lbl'>output (N, C, H, W)</span>"
                f"<span class='val'>({', '.join(str(v) for v in out)})</span></div>") if out else (
         "<div class='box bad'><span class='lbl'>output</span><span class='val'>refused</span></div>")
     return (f"<div class='ca-shape'><div class='box'><span class='lbl'>input (N, C, H, W)</span>"
             f"<span class='val'>({', '.join(str(v) for v in inp)})</span></div>"
-            f"<div class='arrow'><span class='lbl'>{html.escape(code)}</span>&rarr;</div>{out_box}</div>")
+            f"<div class='arrow'><span class='lbl'>{html.escape(kind)}</span>&rarr;</div>{out_box}</div>")
 
 
 def formula_html(name: str, f: ar.Formula) -> str:
@@ -143,12 +143,14 @@ with tab_shape:
             report, error = None, exc
         inp_shape = (batch, in_ch, in_h, in_w)
         with shape_slot:
-            st.markdown(shape_html(inp_shape, report.output_shape if report else None, layer.code()),
+            st.markdown(shape_html(inp_shape, report.output_shape if report else None, kind),
                         unsafe_allow_html=True)
             st.caption("N = batch size, C = channels, H = height, W = width. The output shape is what "
                        "PyTorch's own module returns (run on the meta device: no memory, no compute).")
         if error is not None:
-            show_error(f"PyTorch refuses this layer. {error}", detail=f"{layer.code()}")
+            said = layer.torch_error()
+            show_error(f"PyTorch refuses this layer. {error}",
+                       detail=f"{layer.code()}\n\nPyTorch's own message:\n{said or '(accepted when built alone)'}")
         else:
             m1, m2, m3 = st.columns(3)
             m1.metric("Parameters", fmt_int(report.params), help="Weights + biases of the layer.")
@@ -171,8 +173,8 @@ with tab_shape:
             for n in notes:
                 st.markdown(f"- {n}")
             st.code(f"layer = {report.code}\n"
-                    f"y = layer(torch.randn{inp_shape})   # y.shape == torch.Size({list(report.output_shape)})",
-                    language="python")
+                    f"y = layer(torch.randn{inp_shape})\n"
+                    f"y.shape   # torch.Size({list(report.output_shape)})", language="python")
 
             if report.uncovered_rows or report.uncovered_cols:
                 parts = []

@@ -438,6 +438,37 @@ class Layer:
         for d in self.dims():
             output_size(**d)
 
+    def torch_error(self) -> str | None:
+        """What PyTorch itself says about this layer (building it and running it on the ``meta``
+        device), or None if it accepts it. For the curious: :meth:`validate` says it in words."""
+        import warnings
+
+        kh, kw = _pair(self.kernel)
+        stride = None if self.stride is None else _pair(self.stride)
+        padding = self.padding if isinstance(self.padding, str) else _pair(self.padding)
+        try:
+            with torch.device("meta"), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                if self.kind == "Conv2d":
+                    m = nn.Conv2d(self.in_channels, self.out_channels, (kh, kw), stride=stride,
+                                  padding=padding, dilation=_pair(self.dilation), bias=self.bias)
+                elif self.kind == "ConvTranspose2d":
+                    m = nn.ConvTranspose2d(self.in_channels, self.out_channels, (kh, kw), stride=stride,
+                                           padding=padding, output_padding=_pair(self.output_padding),
+                                           dilation=_pair(self.dilation), bias=self.bias)
+                elif self.kind == "MaxPool2d":
+                    m = nn.MaxPool2d((kh, kw), stride=stride, padding=padding, dilation=_pair(self.dilation),
+                                     ceil_mode=self.ceil_mode)
+                else:
+                    if _pair(self.dilation) != (1, 1):
+                        m = nn.AvgPool2d((kh, kw), stride=stride, padding=padding, ceil_mode=self.ceil_mode,
+                                         dilation=_pair(self.dilation))  # TypeError: no such argument
+                    m = nn.AvgPool2d((kh, kw), stride=stride, padding=padding, ceil_mode=self.ceil_mode)
+                m(torch.empty(self.batch, self.in_channels, self.in_h, self.in_w))
+        except Exception as exc:  # noqa: BLE001 - any refusal, reported as PyTorch words it
+            return f"{type(exc).__name__}: {str(exc).strip().splitlines()[0]}"
+        return None
+
     def code(self) -> str:
         """The layer as one line of PyTorch."""
         def fmt(v):

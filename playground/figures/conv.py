@@ -14,6 +14,9 @@ WINDOW_FILL = "rgba(255, 212, 59, 0.45)"
 PAD_FILL = "#dee2e6"
 UNCOVERED_FILL = "rgba(224, 49, 49, 0.22)"
 UNCOVERED_LINE = "#c92a2a"
+EMPTY_FILL = "#e9ecef"      # output cells not computed yet
+# negative blue, zero pale yellow (so a computed 0 differs from an empty cell), positive red
+OUTPUT_SCALE = [[0, "#1971c2"], [0.5, "#fff3bf"], [1, "#e03131"]]
 FONT = dict(family="Inter, Arial, sans-serif", size=16)
 MAX_FRAMES = 400
 
@@ -117,11 +120,13 @@ def sliding_figure(s: Slide, start: int = 0, *, duration_ms: int = 800, height: 
         return z, t
 
     fig.add_trace(go.Heatmap(x=list(range(OW)), y=list(range(OH)), z=[[0] * OW for _ in range(OH)],
-                             colorscale=[[0, "#f1f3f5"], [1, "#f1f3f5"]], showscale=False, xgap=2, ygap=2,
+                             text=[["?"] * OW for _ in range(OH)], texttemplate="%{text}",
+                             textfont=dict(size=out_font, color="#adb5bd"),
+                             colorscale=[[0, EMPTY_FILL], [1, EMPTY_FILL]], showscale=False, xgap=2, ygap=2,
                              hoverinfo="skip"), 1, 2)
     z0, t0 = out_values(start)
     fig.add_trace(go.Heatmap(x=list(range(OW)), y=list(range(OH)), z=z0, text=t0, texttemplate="%{text}",
-                             textfont=dict(size=out_font), colorscale="RdBu", zmid=0, zmin=-lim, zmax=lim,
+                             textfont=dict(size=out_font), colorscale=OUTPUT_SCALE, zmid=0, zmin=-lim, zmax=lim,
                              showscale=False, xgap=2, ygap=2,
                              hovertemplate="output row %{y}, col %{x}: %{z}<extra></extra>"), 1, 2)
 

@@ -392,3 +392,19 @@ def test_random_questions_are_valid_and_reproducible():
         assert q == ar.random_question(seed)
         assert ar.output_size(q.input, q.kernel, q.stride, q.padding, kind=q.kind) == q.output
         assert ar.check_answer(q, q.answer).correct
+
+
+def test_refusal_in_words_iff_pytorch_refuses_the_2d_layer():
+    rng = random.Random(8)
+    refused = 0
+    for _ in range(300):
+        layer = _random_layer(rng)
+        try:
+            ar.analyze(layer)
+            ours = False
+        except ValueError:
+            ours = True
+        said = layer.torch_error()
+        assert ours == (said is not None), (layer, said)
+        refused += ours
+    assert 10 < refused < 290

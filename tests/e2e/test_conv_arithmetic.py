@@ -1,0 +1,87 @@
+"""The conv-arithmetic page in real chromium: a knob changes the shape and the formula; the sliding
+kernel plays (the position and the filled output cells advance); the quiz answers."""
+from __future__ import annotations
+
+import re
+import time
+
+from tests.e2e.helpers import screenshot, wait_idle, widget
+
+
+def _open(goto, page):
+    # Open the home page first: a first request straight to /conv_arithmetic on a fresh server can be
+    # served before st.navigation has registered the pages (see the report to the lead).
+    goto("")
+    goto("conv_arithmetic")
+    return page
+
+
+def _shape(page) -> str:
+    return page.locator(".ca-shape .box.out .val").inner_text().strip()
+
+
+def _set_number(page, label: str, value: int) -> None:
+    box = page.get_by_label(label, exact=True)
+    box.fill(str(value))
+    box.press("Enter")
+    time.sleep(0.3)
+    wait_idle(page)
+
+
+def test_knob_changes_shape_and_formula(goto, page):
+    _open(goto, page)
+    assert _shape(page) == "(1, 16, 30, 30)"
+    formula = page.locator(".ca-formula").first.inner_text()
+    assert "floor((32 - 3 + 2*0) / 1) + 1" in formula
+    _set_number(page, "Stride height", 2)
+    _set_number(page, "Padding height", 1)
+    page.wait_for_function(
+        "() => document.querySelector('.ca-shape .box.out .val').innerText.includes('(1, 16, 16, 30)')",
+        timeout=30_000)
+    formula = page.locator(".ca-formula").first.inner_text()
+    assert "floor((32 - 3 + 2*1) / 2) + 1" in formula and "floor(15.5)" in formula
+    screenshot(page, "conv_arithmetic-shape")
+
+
+def _sliding_plot(page):
+    return page.locator(".js-plotly-plot").filter(has=page.locator("g.updatemenu-button"))
+
+
+def _position(plot) -> int:
+    text = plot.locator("g.annotation-text-g").filter(has_text="Position").first.text_content()
+    return int(re.search(r"Position (\d+) of", text).group(1))
+
+
+def test_sliding_kernel_plays(goto, page):
+    _open(goto, page)
+    page.get_by_role("tab", name=re.compile("Sliding kernel")).click()
+    plot = _sliding_plot(page)
+    plot.wait_for(state="visible")
+    assert _position(plot) == 1
+    out_filled = lambda: plot.locator("g.heatmaplayer text").filter(has_text=re.compile(r"\S")).count()  # noqa: E731
+    before = out_filled()
+    plot.locator("g.updatemenu-button").filter(has_text="Play").click()
+    deadline = time.time() + 20
+    while _position(plot) < 4 and time.time() < deadline:
+        time.sleep(0.3)
+    plot.locator("g.updatemenu-button").filter(has_text="Pause").click()
+    pos = _position(plot)
+    assert pos >= 4, "the window did not move"
+    assert out_filled() > before, "no new output cell was filled"
+    slider_text = plot.locator("text.slider-label").filter(has_text="Position").first.text_content()
+    assert slider_text.strip() == f"Position {pos}"
+    screenshot(page, "conv_arithmetic-sliding")
+
+
+def test_quiz_explains_a_wrong_answer(goto, page):
+    _open(goto, page)
+    page.get_by_role("tab", name=re.compile("Practice")).click()
+    box = widget(page, "Your answer").locator("input")   # label: "Your answer: the output"
+    box.fill("61")                        # 64x64, k3 p0 s1 -> 62: the +1 forgotten
+    page.get_by_role("button", name="Check").click()
+    time.sleep(0.3)
+    wait_idle(page)
+    alert = page.locator("[data-testid='stAlert']").first
+    alert.wait_for()
+    assert "forgot the final +1" in alert.inner_text()
+    screenshot(page, "conv_arithmetic-practice")
