@@ -270,11 +270,11 @@ with tab_slide:
         s_dil = 1
     e, f_, g, h = st.columns([1.8, 1.9, 0.9, 0.9])
     if s_kind == "Conv2d":
-        s_pad_mode = e.radio("Padding", ["number", "valid", "same"], horizontal=True, key="ca_sl_pad_mode")
+        s_pad_mode = e.radio("Padding mode", ["number", "valid", "same"], horizontal=True, key="ca_sl_pad_mode")
     else:
         s_pad_mode = "number"
         e.caption("Pooling takes a number for padding (at most half the kernel).")
-    s_pad = int(f_.number_input("Padding", 0, 4, 0, key="ca_sl_pad", disabled=s_pad_mode != "number"))
+    s_pad = int(f_.number_input("Padding (each side)", 0, 4, 0, key="ca_sl_pad", disabled=s_pad_mode != "number"))
     s_ceil = g.checkbox("ceil_mode", key="ca_sl_ceil", disabled=s_kind == "Conv2d")
 
     # the starting values of the preset
@@ -283,7 +283,7 @@ with tab_slide:
         seed = 0
     else:
         sz = int(h.number_input("Grid size", 3, 16, 8 if preset == "photo" else 6, key="ca_sl_size"))
-        ksz = int(h.number_input("Kernel size", 1, 7, 3, key="ca_sl_ksize"))
+        ksz = int(h.number_input("Kernel size", 1, 7, 3, key="ca_sl_ksize")) if s_kind == "Conv2d" else 3
         if preset == "random":
             seed = int(st.session_state.get("ca_sl_seed", 0))
             img0, ker0 = ar.random_values(sz, sz, ksz, ksz, seed=seed)
@@ -300,7 +300,8 @@ with tab_slide:
                                            for _ in range(ksz)]
     if s_kind != "Conv2d":
         ker0 = None
-    pool_k = int(h.number_input("Pool size", 1, 5, 2, key="ca_sl_poolk")) if s_kind != "Conv2d" else None
+    pool_k = int(h.number_input("Pool size", 1, 5, 2, key="ca_sl_poolk",
+                                help="The pooling window: pool size x pool size.")) if s_kind != "Conv2d" else None
 
     tag = f"{preset}_{seed}_{len(img0)}_{len(img0[0])}"
     with st.expander(":material/edit: Edit the values: input grid" + (" and kernel weights" if ker0 else ""),

@@ -132,11 +132,11 @@ def sliding_figure(s: Slide, start: int = 0, *, duration_ms: int = 800, height: 
 
     static_shapes = []
     for r in s.uncovered_rows:
-        static_shapes.append(dict(type="rect", xref="x", yref="y", x0=cols[0] - 0.5, x1=cols[-1] + 0.5,
+        static_shapes.append(dict(type="rect", xref="x", yref="y", x0=-0.5, x1=W - 0.5,
                                   y0=r - 0.5, y1=r + 0.5, fillcolor=UNCOVERED_FILL,
                                   line=dict(color=UNCOVERED_LINE, width=1, dash="dot"), layer="above"))
     for c in s.uncovered_cols:
-        static_shapes.append(dict(type="rect", xref="x", yref="y", y0=rows[0] - 0.5, y1=rows[-1] + 0.5,
+        static_shapes.append(dict(type="rect", xref="x", yref="y", y0=-0.5, y1=H - 0.5,
                                   x0=c - 0.5, x1=c + 0.5, fillcolor=UNCOVERED_FILL,
                                   line=dict(color=UNCOVERED_LINE, width=1, dash="dot"), layer="above"))
 
