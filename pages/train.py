@@ -132,14 +132,17 @@ def new_run_view() -> None:
     with c_model:
         st.subheader("Model")
         choices = sorted((k for k in networks.PRESETS if "broken" not in k), key=lambda k: k != "shapes_cnn")
-        if st.session_state.get("network_spec"):
+        user_spec = st.session_state.get("network_spec") or st.session_state.get("net_spec")
+        if isinstance(user_spec, dict) and user_spec.get("layers"):
             choices = [INSPECTOR, *choices]
         choices += [f"torchvision: {m}" for m in networks.TORCHVISION_MODELS[:7]]
         label = {k: v["name"] for k, v in networks.PRESETS.items()}
         model_key = st.selectbox("Network", choices, key="train_model",
                                  format_func=lambda k: label.get(k, k))
         if model_key == INSPECTOR:
-            model_cfg: dict = {"spec": st.session_state["network_spec"]}
+            model_cfg: dict = {"spec": user_spec}
+            st.caption(f"{user_spec.get('name', 'Your network')}: {len(user_spec['layers'])} layers, "
+                       "fitted to this data's image size and classes.")
         elif model_key.startswith("torchvision: "):
             tv = model_key.split(": ", 1)[1]
             pre = st.toggle("Pretrained on ImageNet", value=True, key="train_pretrained")

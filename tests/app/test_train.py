@@ -1,0 +1,120 @@
+"""The Training runs page through AppTest: launch, follow to the end, the coach on a NaN run,
+the inspector's network as a model, the schedule preview, compare."""
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from playground import networks
+from tests.app.helpers import assert_ok, by_key, page, texts
+
+
+@pytest.fixture(autouse=True)
+def runs_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("PLAYGROUND_RUNS_DIR", str(tmp_path))
+    return tmp_path
+
+
+def follow(at, timeout=180):
+    """Rerun the page (AppTest cannot fire run_every) until the run is over."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        at.run()
+        assert_ok(at)
+        status = next((m.value for m in at.metric if m.label == "Status"), None)
+        if status in ("Finished", "Failed", "Stopped"):
+            return status
+        time.sleep(0.5)
+    raise AssertionError("the run did not end")
+
+
+def small_run(at, **choices):
+    by_key(at.select_slider, "train_n").set_value(1000)
+    by_key(at.slider, "train_epochs").set_value(choices.pop("epochs", 1))
+    for key, value in choices.items():
+        for coll in (at.selectbox, at.select_slider, at.slider, at.text_input):
+            try:
+                by_key(coll, key).set_value(value)
+                break
+            except KeyError:
+                continue
+    at.run()
+    assert_ok(at)
+    by_key(at.button, "train_start").click().run()
+    assert_ok(at)
+
+
+def test_launch_follow_and_analyse():
+    at = page("train").run()
+    assert_ok(at)
+    assert "Training runs" in texts(at)
+    params = sum(p.numel() for p in networks.build(networks.adapt(networks.preset("shapes_cnn"), (3, 32, 32), 8)).parameters())
+    assert any(m.label == "Parameters" and m.value == f"{params:,}" for m in at.metric)
+    small_run(at, train_name="first run")
+    assert at.session_state["train_view"] == "Watch"
+    assert follow(at) == "Finished"
+    assert "first run" in texts(at)
+    assert any(m.label == "Val accuracy" and m.value.endswith("%") for m in at.metric)
+    charts = [c.proto.spec for c in at.get("plotly_chart")]
+    assert any("Loss while training" in c for c in charts)
+    assert any("Confusion matrix" in c for c in charts) and any("Accuracy per class" in c for c in charts)
+
+
+def test_nan_learning_rate_is_explained_and_the_app_keeps_going():
+    at = page("train").run()
+    small_run(at, train_model="simple_cnn_cifar10", train_opt="sgd", train_lr=10.0, train_sched="none")
+    assert follow(at) == "Failed"
+    text = texts(at)
+    assert "NaN" in text or "infinite" in text
+    assert "learning rate" in text.lower()
+    by_key(at.segmented_control, "train_view").set_value("New run").run()
+    assert_ok(at)
+    assert by_key(at.button, "train_start").disabled is False
+
+
+def test_inspectors_network_is_a_model_choice_and_a_bad_one_is_explained():
+    at = page("train")
+    good = networks.preset("mnist_simple_cnn")
+    at.session_state["network_spec"] = good
+    at.run()
+    assert_ok(at)
+    sel = by_key(at.selectbox, "train_model")
+    assert sel.options[0] == "Your network (from the inspector)" and sel.value == sel.options[0]
+    assert not at.error
+    no_head = {"name": "no head", "input_shape": [3, 32, 32], "layers": [{"type": "conv2d", "out": 4}, {"type": "relu"}]}
+    at.session_state["network_spec"] = no_head
+    at.run()
+    assert_ok(at)
+    assert at.error and "does not fit" in at.error[0].value
+    assert by_key(at.button, "train_start").disabled
+
+
+def test_schedule_preview_follows_the_choice():
+    at = page("train").run()
+    before = by_key(at.get("plotly_chart"), "train_lr_preview").proto.spec
+    by_key(at.selectbox, "train_sched").set_value("step").run()
+    assert_ok(at)
+    after = json.loads(by_key(at.get("plotly_chart"), "train_lr_preview").proto.spec)
+    assert before != json.dumps(after)
+    ys = after["data"][0]["y"]
+    if isinstance(ys, dict):  # plotly may send typed arrays
+        pytest.skip("typed array encoding")
+    assert ys[0] == pytest.approx(3e-3) and min(ys) == pytest.approx(3e-3 * 0.5 ** 1, rel=1e-6)
+
+
+def test_compare_highlights_differences():
+    at = page("train").run()
+    small_run(at, train_name="lr a", train_lr=1e-3)
+    follow(at)
+    by_key(at.segmented_control, "train_view").set_value("New run").run()
+    small_run(at, train_name="lr b", train_lr=1e-2)
+    follow(at)
+    by_key(at.segmented_control, "train_view").set_value("Compare").run()
+    assert_ok(at)
+    assert len(by_key(at.multiselect, "train_compare").value) == 2
+    df = at.dataframe[0].value
+    assert list(df.columns) == ["lr b", "lr a"]
+    assert df.loc["lr"].tolist() == ["0.01", "0.001"]
+    assert "rows that differ" in texts(at)
