@@ -380,9 +380,8 @@ with tab_quiz:
                 v = ar.check_answer(q, ans)
                 (st.success if v.correct else st.error)(v.message)
                 if not v.correct:
-                    st.markdown(f"<div class='ca-formula'><span class='gen'>{html.escape(v.steps[0])}</span><br>"
-                                + "<br>".join(f"<span class='res'>{html.escape(x)}</span>" for x in v.steps[1:])
-                                + "</div>", unsafe_allow_html=True)
+                    st.markdown(formula_html("The right way", ar.Formula(v.steps[0], v.steps[1:], q.answer)),
+                                unsafe_allow_html=True)
         n1, n2 = st.columns(2)
         n1.button("Next question", key="ca_q_next", on_click=next_question, icon=":material/arrow_forward:")
         n2.button("Make a new question", key="ca_q_new", on_click=new_question, icon=":material/casino:")

@@ -282,8 +282,7 @@ def paddings_for(size: int, kernel: int, target: int, stride: int = 1, dilation:
 
 def same_padding(size: int, kernel: int, stride: int = 1, dilation: int = 1) -> PaddingSolution:
     """The padding that keeps the size of a Conv2d, and why ``padding='same'`` needs stride 1."""
-    output_size(size, kernel, stride, 0 if size >= effective_kernel(kernel, dilation) else
-                effective_kernel(kernel, dilation), dilation)  # validates the numbers
+    size, kernel, stride, _, dilation, _ = _normalize(size, kernel, stride, 0, dilation, "conv", False, 0)
     total = dilation * (kernel - 1)
     before, after = total // 2, total - total // 2
     lines = [f"To keep the size with stride 1 the padding must add d*(k-1) = {dilation}*({kernel}-1) "
