@@ -29,7 +29,7 @@ FIELD_HELP = {
     "padding": "Zeros added on every side.",
     "p": "Probability of dropping a value while training.",
 }
-FIELD_LABEL = {"in": "in (channels or features)", "out": "out", "p": "p (drop probability)",
+FIELD_LABEL = {"in": "in", "out": "out", "p": "p (drop probability)",
                "ceil_mode": "ceil mode", "slope": "negative slope"}
 
 
@@ -55,7 +55,9 @@ def source_spec(key: str) -> dict:
 # State: the spec being inspected lives in st.session_state["net_spec"]
 # ----------------------------------------------------------------------------------------------
 def clear_field_widgets() -> None:
-    """After a structural change the layer at a path is another layer: forget field widgets."""
+    """After a structural change the layer at a path may be another layer: field widgets get
+    new keys (``net_ver`` is part of them, so the browser cannot send an old layer's value back
+    for the new one), and the old keys are dropped."""
     for k in [k for k in st.session_state if str(k).startswith("net_f_")]:
         del st.session_state[k]
 
@@ -68,7 +70,7 @@ def set_spec(spec: dict, select: tuple[int, ...] | None = None) -> None:
         st.session_state.net_classes = int(spec.get("num_classes") or 1000)
         st.session_state.net_freeze = bool(spec.get("freeze"))
     clear_field_widgets()
-    st.session_state.net_json_ver = st.session_state.get("net_json_ver", 0) + 1
+    st.session_state.net_ver = st.session_state.get("net_ver", 0) + 1
     names = networks.layer_names(spec) if "layers" in spec else []
     paths = [p for _, p in names]
     if select is not None and select in paths:
@@ -166,7 +168,7 @@ def on_upload() -> None:
 
 
 def on_json() -> None:
-    text = st.session_state.get(f"net_json_{st.session_state.net_json_ver}", "")
+    text = st.session_state.get(f"net_json_{st.session_state.net_ver}", "")
     try:
         spec = networks.from_json(text)
     except SpecError as e:
@@ -222,6 +224,100 @@ def table(summary: Summary) -> pd.DataFrame:
 
 
 # ----------------------------------------------------------------------------------------------
+# The editor
+# ----------------------------------------------------------------------------------------------
+def field_widget(col, path: tuple[int, ...], layer: dict, field: str, default) -> None:
+    key = f"net_f_{st.session_state.net_ver}_{st.session_state.net_layer}_{field}"
+    value = layer.get(field, default)
+    label = FIELD_LABEL.get(field, field)
+    kw = dict(key=key, on_change=on_field, args=(path, field, key), help=FIELD_HELP.get(field))
+    if field in ("bias", "ceil_mode"):
+        col.markdown("<div style='height:2.1rem'></div>", unsafe_allow_html=True)
+        col.checkbox(label, value=bool(value if value is not None else default), **kw)
+    elif field == "shortcut":
+        opts = ["auto", "identity", "projection"]
+        col.selectbox(label, opts, index=opts.index(value or "auto"), **kw)
+    elif field == "activation":
+        opts = ["relu", "gelu", "leakyrelu", "tanh", "sigmoid", "none"]
+        col.selectbox(label, opts, index=opts.index(value or "none"), **kw)
+    elif field in ("p", "slope"):
+        col.number_input(label, 0.0 if field == "p" else -10.0, 1.0 if field == "p" else 10.0,
+                         value=float(value if value is not None else default), step=0.05, **kw)
+    elif field == "padding" and isinstance(value, str):
+        col.text_input(label, value=value, disabled=True, key=key)
+    else:
+        v = value[0] if isinstance(value, (list, tuple)) else value
+        low = 0 if field in ("padding", "in", "features", "stride") else 1
+        col.number_input(label, low, 100_000, value=int(v or 0), step=1, **kw)
+
+
+def layer_editor(spec: dict) -> None:
+    with st.container(border=True):
+        names = networks.layer_names(spec)
+        by_path = {".".join(map(str, p)): (n, p) for n, p in names}
+        if not names:
+            st.caption("The network has no layers yet: add one.")
+        else:
+            def layer_label(k: str) -> str:
+                n, p = by_path[k]
+                t = networks.get_layer(spec, p).get("type", "?")
+                return f"{'· ' * (len(p) - 1)}{n} ({t})"
+
+            path = parse_path(st.session_state.net_layer)
+            layer = networks.get_layer(spec, path)
+            fields = [(f, d) for f, d in LAYER_TYPES[layer.get("type")]["fields"].items() if f != "layers"]
+            cols = st.columns([2.4] + [1] * max(len(fields), 7))
+            cols[0].selectbox("Edit a layer", list(by_path), key="net_layer", format_func=layer_label,
+                              help="Pick a layer, change its fields: the whole page updates at once.")
+            for col, (field, default) in zip(cols[1:], fields):
+                field_widget(col, path, layer, field, default)
+            if not fields:
+                cols[1].caption("No settings: it has no fields to change.")
+        b = st.columns([1.15, 1.3, 1, 2.4, 1.2, 1.6], vertical_alignment="bottom")
+        has = bool(names)
+        b[0].button("Move up", key="net_up", on_click=on_move, args=(-1,), width="stretch",
+                    icon=":material/arrow_upward:", disabled=not has)
+        b[1].button("Move down", key="net_down", on_click=on_move, args=(1,), width="stretch",
+                    icon=":material/arrow_downward:", disabled=not has)
+        b[2].button("Delete", key="net_delete", on_click=on_delete, width="stretch",
+                    icon=":material/delete:", disabled=not has)
+        b[3].selectbox("New layer", list(LAYER_TYPES), key="net_add_type",
+                       format_func=lambda k: f"{k}: {LAYER_TYPES[k]['doc']}")
+        b[4].button("Add after", key="net_add", on_click=on_add, width="stretch",
+                    icon=":material/add:", help="Insert the new layer after the selected one")
+        sel = parse_path(st.session_state.get("net_layer"))
+        if sel is not None and networks.get_layer(spec, sel).get("type") in networks.BLOCK_TYPES:
+            b[5].checkbox("Add inside the selected block", key="net_add_inside")
+
+
+def tv_editor() -> None:
+    with st.container(border=True):
+        c = st.columns([1, 1.4, 2.6], vertical_alignment="bottom")
+        c[0].number_input("Classes (size of the new head)", 1, 100_000, key="net_classes",
+                          on_change=on_tv_options)
+        c[1].checkbox("Freeze everything but the head (transfer learning)", key="net_freeze",
+                      on_change=on_tv_options)
+        c[2].caption("Inspection needs no pretrained weights: shapes do not depend on them. To "
+                     "change layers, export the code, or start from a preset.")
+
+
+def save_load(spec: dict) -> None:
+    with st.expander("Save, load, edit as JSON", icon=":material/save:"):
+        c = st.columns([1, 2])
+        c[0].download_button("Download spec (JSON)", networks.to_json(spec),
+                             file_name=f"{export.class_name(spec.get('name', 'network'))}.json",
+                             mime="application/json", key="net_download_json", width="stretch",
+                             icon=":material/download:")
+        c[0].file_uploader("Load a spec (JSON)", type=["json"], key="net_upload", on_change=on_upload)
+        c[1].text_area("The spec as JSON (blocks and every field)", networks.to_json(spec), height=300,
+                       key=f"net_json_{st.session_state.net_ver}")
+        c[1].button("Apply JSON", key="net_apply_json", on_click=on_json, icon=":material/check:")
+    if st.session_state.get("net_load_error"):
+        msg, detail = st.session_state.net_load_error
+        show_error(msg, detail=detail)
+
+
+# ----------------------------------------------------------------------------------------------
 # The page
 # ----------------------------------------------------------------------------------------------
 page_intro("Network inspector",
@@ -247,6 +343,13 @@ top[2].number_input("Input height (px)", 1, networks.MAX_SIDE, key="net_in_h", o
 top[3].number_input("Input width (px)", 1, networks.MAX_SIDE, key="net_in_w", on_change=on_input_shape)
 if spec.get("description"):
     st.caption(str(spec["description"]).replace("*", "\\*"))
+
+if is_tv:
+    tv_editor()
+else:
+    layer_editor(spec)
+save_load(spec)
+
 
 spec_json = json.dumps(spec, sort_keys=True)
 try:
@@ -293,138 +396,52 @@ if summary is not None:
     st.plotly_chart(fig_net.block_diagram(summary), key="net_diagram", width="stretch",
                     config={"displayModeBar": False})
 
-left, right = st.columns([1, 3], gap="medium")
-
-# ---------------------------------------------------------------- editor (left column)
-with left:
-    if is_tv:
-        with st.container(border=True):
-            st.markdown("**torchvision model**")
-            st.number_input("Classes (size of the new head)", 1, 100_000, key="net_classes",
-                            on_change=on_tv_options)
-            st.checkbox("Freeze everything but the head (transfer learning)", key="net_freeze",
-                        on_change=on_tv_options)
-            st.caption("Inspection needs no pretrained weights: shapes do not depend on them. "
-                       "To change layers, export the code or start from a preset.")
-    else:
-        with st.container(border=True):
-            st.markdown("**Edit a layer**")
-            names = networks.layer_names(spec)
-            by_path = {".".join(map(str, p)): (n, p) for n, p in names}
-            if names:
-                def layer_label(k: str) -> str:
-                    n, p = by_path[k]
-                    t = networks.get_layer(spec, p).get("type", "?")
-                    return f"{'· ' * (len(p) - 1)}{n} ({t})"
-
-                st.selectbox("Layer", list(by_path), key="net_layer", format_func=layer_label)
-                path = parse_path(st.session_state.net_layer)
-                layer = networks.get_layer(spec, path)
-                t = layer.get("type")
-                fields = LAYER_TYPES[t]["fields"]
-                cols = st.columns(2)
-                ci = 0
-                for field, default in fields.items():
-                    if field == "layers":
-                        continue
-                    key = f"net_f_{st.session_state.net_layer}_{field}"
-                    value = layer.get(field, default)
-                    col = cols[ci % 2]
-                    ci += 1
-                    label = FIELD_LABEL.get(field, field)
-                    kw = dict(key=key, on_change=on_field, args=(path, field, key), help=FIELD_HELP.get(field))
-                    if field in ("bias", "ceil_mode"):
-                        col.checkbox(label, value=bool(value if value is not None else default), **kw)
-                    elif field == "shortcut":
-                        col.selectbox(label, ["auto", "identity", "projection"],
-                                      index=["auto", "identity", "projection"].index(value or "auto"), **kw)
-                    elif field == "activation":
-                        opts = ["relu", "gelu", "leakyrelu", "tanh", "sigmoid", "none"]
-                        col.selectbox(label, opts, index=opts.index(value or "none"), **kw)
-                    elif field in ("p", "slope"):
-                        col.number_input(label, 0.0 if field == "p" else -10.0, 1.0 if field == "p" else 10.0,
-                                         value=float(value if value is not None else default), step=0.05, **kw)
-                    elif field == "padding" and isinstance(value, str):
-                        col.text_input(label, value=value, disabled=True, key=key)
-                    else:
-                        v = value[0] if isinstance(value, (list, tuple)) else value
-                        low = 0 if field in ("padding", "in", "features", "stride") else 1
-                        col.number_input(label, low, 100_000, value=int(v or 0), step=1, **kw)
-                b = st.columns(3)
-                b[0].button("Move up", key="net_up", on_click=on_move, args=(-1,), width="stretch",
-                            icon=":material/arrow_upward:")
-                b[1].button("Move down", key="net_down", on_click=on_move, args=(1,), width="stretch",
-                            icon=":material/arrow_downward:")
-                b[2].button("Delete", key="net_delete", on_click=on_delete, width="stretch",
-                            icon=":material/delete:")
-            else:
-                st.caption("The network has no layers yet: add one.")
-            a = st.columns([1.4, 1])
-            a[0].selectbox("New layer type", list(LAYER_TYPES), key="net_add_type",
-                           format_func=lambda k: f"{k} ({LAYER_TYPES[k]['doc']})")
-            a[1].button("Add after", key="net_add", on_click=on_add, width="stretch",
-                        icon=":material/add:", help="Insert after the selected layer")
-            sel = parse_path(st.session_state.get("net_layer"))
-            if sel is not None and networks.get_layer(spec, sel).get("type") in networks.BLOCK_TYPES:
-                st.checkbox("Add inside the selected block", key="net_add_inside")
-
-    with st.expander("Save, load, JSON", icon=":material/save:"):
-        st.download_button("Download spec (JSON)", networks.to_json(spec),
-                           file_name=f"{export.class_name(spec.get('name', 'network'))}.json",
-                           mime="application/json", key="net_download_json", width="stretch")
-        st.file_uploader("Load a spec (JSON)", type=["json"], key="net_upload", on_change=on_upload)
-        st.text_area("The spec as JSON (edit blocks here)", networks.to_json(spec), height=260,
-                     key=f"net_json_{st.session_state.net_json_ver}")
-        st.button("Apply JSON", key="net_apply_json", on_click=on_json, width="stretch")
-    if st.session_state.get("net_load_error"):
-        msg, detail = st.session_state.net_load_error
-        show_error(msg, detail=detail)
-
-# ---------------------------------------------------------------- the inspection (right column)
-with right:
-    if summary is not None:
-        st.subheader("Layer by layer")
-        df = table(summary)
-        bad = df["Output (HxWxC)"] == "does not fit"
-        styled = df.style.apply(
-            lambda row: ["background-color: #fde2e1; color: #9b1c1c; font-weight: 600"
-                         if bad.iloc[row.name] else "" for _ in row], axis=1)
-        st.dataframe(styled, key="net_table", hide_index=True, width="stretch",
-                     height=min(38 + 35 * len(df), 560),
-                     column_config={
-                         "#": st.column_config.NumberColumn(width=45),
-                         "Layer": st.column_config.TextColumn(width=190),
-                         "Type": st.column_config.TextColumn(width=120),
-                         "Settings": st.column_config.TextColumn(width=140),
-                         "Params": st.column_config.NumberColumn(format="localized"),
-                         "Frozen": st.column_config.NumberColumn(format="localized"),
-                         "MACs": st.column_config.NumberColumn(format="localized"),
-                         "RF (px)": st.column_config.NumberColumn(
-                             format="localized", help="Receptive field: input pixels (height) one output value sees"),
-                         "Jump (px)": st.column_config.NumberColumn(
-                             help="Input pixels between two neighbouring outputs"),
-                         "Memory (KB)": st.column_config.NumberColumn(
-                             format="localized", help="This layer's output for one image, float32"),
-                     })
-        st.caption(f"{len(summary.rows)} rows · totals: {summary.total_params:,} parameters "
-                   f"({summary.trainable_params:,} trainable, {summary.frozen_params:,} frozen) · "
-                   f"{summary.total_macs:,} MACs · {summary.size_mb:,.2f} MB of weights · "
-                   f"{summary.activation_mb:,.2f} MB of activations per image")
-        with st.expander("How to read the table", icon=":material/help:"):
-            st.markdown(
-                "- **Output** is height x width x channels, as the course writes it; shapes come "
-                "from PyTorch itself (the network runs on the `meta` device: shapes only, no "
-                "arithmetic).\n"
-                "- **Params**: weights and biases; a conv has `k*k*in*out + out`. **Frozen** ones "
-                "are not trained (transfer learning).\n"
-                "- **MACs**: multiply-accumulates for one image, from `torch.utils.flop_counter` "
-                "(its FLOPs / 2); conv and linear layers only.\n"
-                "- **RF**: the receptive field, how many input pixels (along the height) one "
-                "output value depends on. **Jump**: input pixels between two neighbouring "
-                "outputs. A conv adds `(k-1) x jump`, a stride multiplies the jump. Where paths "
-                "join (a residual add), the larger field wins.\n"
-                "- **Rows** follow the execution order; blocks show their layers, and the "
-                "skip connection's add is its own row.")
+# ---------------------------------------------------------------- the table
+if summary is not None:
+    st.subheader("Layer by layer")
+    df = table(summary)
+    bad = df["Output (HxWxC)"] == "does not fit"
+    styled = df.style.apply(
+        lambda row: ["background-color: #fde2e1; color: #9b1c1c; font-weight: 600"
+                     if bad.iloc[row.name] else "" for _ in row], axis=1)
+    st.dataframe(styled, key="net_table", hide_index=True, width="stretch",
+                 height=min(38 + 35 * len(df), 560),
+                 column_config={
+                     "#": st.column_config.NumberColumn(width=40),
+                     "Layer": st.column_config.TextColumn(width=180),
+                     "Type": st.column_config.TextColumn(width=140),
+                     "Settings": st.column_config.TextColumn(width=125),
+                     "Output (HxWxC)": st.column_config.TextColumn(width=105),
+                     "Params": st.column_config.NumberColumn(format="localized", width=90),
+                     "Frozen": st.column_config.NumberColumn(format="localized", width=85),
+                     "MACs": st.column_config.NumberColumn(format="localized", width=110),
+                     "RF (px)": st.column_config.NumberColumn(
+                         format="localized", width=65,
+                         help="Receptive field: input pixels (height) one output value sees"),
+                     "Jump (px)": st.column_config.NumberColumn(
+                         width=75, help="Input pixels between two neighbouring outputs"),
+                     "Memory (KB)": st.column_config.NumberColumn(
+                         format="localized", width=95, help="This layer's output for one image, float32"),
+                 })
+    st.caption(f"{len(summary.rows)} rows · totals: {summary.total_params:,} parameters "
+               f"({summary.trainable_params:,} trainable, {summary.frozen_params:,} frozen) · "
+               f"{summary.total_macs:,} MACs · {summary.size_mb:,.2f} MB of weights · "
+               f"{summary.activation_mb:,.2f} MB of activations per image")
+    with st.expander("How to read the table", icon=":material/help:"):
+        st.markdown(
+            "- **Output** is height x width x channels, as the course writes it; shapes come "
+            "from PyTorch itself (the network runs on the `meta` device: shapes only, no "
+            "arithmetic).\n"
+            "- **Params**: weights and biases; a conv has `k*k*in*out + out`. **Frozen** ones "
+            "are not trained (transfer learning).\n"
+            "- **MACs**: multiply-accumulates for one image, from `torch.utils.flop_counter` "
+            "(its FLOPs / 2); conv and linear layers only.\n"
+            "- **RF**: the receptive field, how many input pixels (along the height) one "
+            "output value depends on. **Jump**: input pixels between two neighbouring "
+            "outputs. A conv adds `(k-1) x jump`, a stride multiplies the jump. Where paths "
+            "join (a residual add), the larger field wins.\n"
+            "- **Rows** follow the execution order; blocks show their layers, and the "
+            "skip connection's add is its own row.")
 
 
 # ---------------------------------------------------------------- weight sharing, receptive field, code

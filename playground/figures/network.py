@@ -187,7 +187,8 @@ def block_diagram(summary: Summary, per_line: int = 7) -> go.Figure:
                                yanchor="bottom", font=dict(size=13, color="#111"))
     fig.add_trace(go.Scatter(x=hover_x, y=hover_y, mode="markers", marker=dict(size=50, opacity=0),
                              hovertext=hover_t, hoverinfo="text", showlegend=False))
-    fig.update_xaxes(visible=False, range=[-gap - 0.25, per_line * step - gap + 0.02], fixedrange=True)
+    slots = max(per_line, 6)              # short networks keep the same box size, left-aligned
+    fig.update_xaxes(visible=False, range=[-gap - 0.25, slots * step - gap + 0.02], fixedrange=True)
     fig.update_yaxes(visible=False, range=[-(n_lines - 1) * dy - 0.5, 0.62], fixedrange=True)
     fig.update_layout(height=40 + 130 * n_lines, margin=dict(l=5, r=5, t=5, b=5),
                       plot_bgcolor="white", paper_bgcolor="white")
@@ -200,21 +201,21 @@ def fc_comparison_figure(summary: Summary, units: int = 1024) -> go.Figure:
     c, h, w = summary.input_shape
     dense = fc_comparison(summary.input_shape, units)
     first_conv = next((r for r in summary.rows if r.type == "Conv2d"), None)
-    labels = [f"One dense layer<br>{h}x{w}x{c} -> {units:,}", f"The whole network<br>({summary.name})"]
+    labels = [f"<b>One dense layer</b><br>{h}x{w}x{c} -> {units:,}<br>{dense:,} weights",
+              f"<b>The whole network</b><br>{summary.name}<br>{summary.total_params:,} parameters"]
     values = [dense, summary.total_params]
     colors = [COLORS["fc"], COLORS["block"]]
     if first_conv is not None:
-        labels.append(f"Its first conv layer<br>({first_conv.name})")
+        labels.append(f"<b>Its first conv layer</b><br>{first_conv.name}<br>{first_conv.params:,} weights")
         values.append(first_conv.params)
         colors.append(COLORS["conv"])
     fig = go.Figure(go.Bar(
         x=values, y=labels, orientation="h", marker_color=colors,
-        text=[f"{v:,} weights" for v in values], textposition="outside", cliponaxis=False,
-        textfont=dict(size=15), hovertemplate="%{y}: %{x:,} parameters<extra></extra>"))
+        hovertemplate="%{x:,} parameters<extra></extra>"))
     fig.update_xaxes(type="log", title_text="parameters (log scale)", title_font=dict(size=14),
-                     range=[0, math.log10(max(values + [10])) + 1.9])
+                     range=[0, math.log10(max(values + [10])) + 0.3])
     fig.update_yaxes(autorange="reversed", tickfont=dict(size=14))
-    fig.update_layout(height=90 + 70 * len(values), margin=dict(l=10, r=30, t=10, b=40),
+    fig.update_layout(height=90 + 85 * len(values), margin=dict(l=10, r=20, t=10, b=40),
                       plot_bgcolor="white")
     return fig
 

@@ -21,7 +21,7 @@ def test_pick_a_preset_edit_a_layer_break_it_and_apply_the_fix():
     assert any(m.label == "Parameters" and m.value == f"{params:,}" for m in at.metric)
     # edit conv1: 12 feature maps instead of 10; conv2 was written for 10
     assert at.selectbox(key="net_layer").value == "0"
-    at.number_input(key="net_f_0_out").set_value(12).run()
+    at.number_input(key=f"net_f_{at.session_state.net_ver}_0_out").set_value(12).run()
     assert_ok(at)
     assert at.session_state.net_spec["layers"][0]["out"] == 12
     assert "conv2" in errors(at) and "expects 10 input channels" in errors(at)
