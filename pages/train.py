@@ -47,7 +47,7 @@ def _fmt_secs(s: float | None) -> str:
     if s is None or not math.isfinite(s):
         return "–"
     s = int(round(s))
-    return f"{s // 60}:{s % 60:02d} min" if s >= 60 else f"{s} s"
+    return f"{s // 60}m {s % 60:02d}s" if s >= 60 else f"{s} s"
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -255,20 +255,21 @@ def live_panel(run_id: str) -> None:
     going = status in ("queued", "running")
     prog, steps, epochs = view["progress"], view["steps"], view["epochs"]
     classes = len(view["info"].get("classes") or []) or 10
-    st.markdown(f"### {STATUS_ICON.get(status, '')} {info.name}")
+    color = {"running": "blue", "queued": "gray", "finished": "green", "stopped": "orange",
+             "failed": "red", "interrupted": "violet"}.get(status, "gray")
+    st.markdown(f"### {info.name} &nbsp; :{color}-badge[{STATUS_ICON.get(status, '')} {status.capitalize()}]")
     if info.remote:
         st.caption(f"Trained by another process (pid {info.pid}); followed through its metrics file.")
-    cols = st.columns(7)
+    cols = st.columns(6)
     sm = training.smooth([s["loss"] for s in steps if math.isfinite(s["loss"])])
     last = epochs[-1] if epochs else {}
-    cols[0].metric("Status", status.capitalize())
-    cols[1].metric("Epoch", f"{prog.get('epoch', 0):.1f} / {prog.get('epochs', info.config.get('epochs', '?'))}")
-    cols[2].metric("Train loss (smoothed)", f"{sm[-1]:.3f}" if sm else "–")
-    cols[3].metric("Val accuracy", f"{last['val_acc']:.1%}" if last else "–")
+    cols[0].metric("Epoch", f"{prog.get('epoch', 0):.1f} / {prog.get('epochs', info.config.get('epochs', '?'))}")
+    cols[1].metric("Train loss", f"{sm[-1]:.3f}" if sm else "–", help="smoothed over recent steps")
+    cols[2].metric("Val accuracy", f"{last['val_acc']:.1%}" if last else "–")
     ips = prog.get("images_per_second") if going else last.get("images_per_second")
-    cols[4].metric("Images / s", fmt_int(ips) if ips else "–")
-    cols[5].metric("Elapsed", _fmt_secs(prog.get("elapsed")))
-    cols[6].metric("ETA", _fmt_secs(prog.get("eta")) if going else "–")
+    cols[3].metric("Images / s", fmt_int(ips) if ips else "–")
+    cols[4].metric("Elapsed", _fmt_secs(prog.get("elapsed")))
+    cols[5].metric("Time left", _fmt_secs(prog.get("eta")) if going else "–")
     total = prog.get("total_steps") or 0
     if going:
         c1, c2 = st.columns([5, 1], vertical_alignment="center")

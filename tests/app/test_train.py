@@ -3,6 +3,7 @@ the inspector's network as a model, the schedule preview, compare."""
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import pytest
@@ -17,13 +18,22 @@ def runs_dir(tmp_path, monkeypatch):
     return tmp_path
 
 
+def run_status(at) -> str | None:
+    """The status badge in the run's heading."""
+    for md in at.markdown:
+        m = re.search(r"-badge\[\S* (\w+)\]", str(md.value))
+        if m:
+            return m.group(1)
+    return None
+
+
 def follow(at, timeout=180):
     """Rerun the page (AppTest cannot fire run_every) until the run is over."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         at.run()
         assert_ok(at)
-        status = next((m.value for m in at.metric if m.label == "Status"), None)
+        status = run_status(at)
         if status in ("Finished", "Failed", "Stopped"):
             return status
         time.sleep(0.5)

@@ -11,7 +11,7 @@ def test_home_lists_pages(goto, page):
     screenshot(page, "home")
 
 
-@pytest.mark.parametrize("url_path", ["conv_arithmetic", "network", "inside", "classify"])
+@pytest.mark.parametrize("url_path", ["conv_arithmetic", "network", "inside", "classify", "train"])
 def test_page_renders(goto, page, url_path):
     goto(url_path)
     assert page.locator("h1").count() >= 1
