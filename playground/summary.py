@@ -628,12 +628,19 @@ def _explain_failure(net: nn.Module, tracer: _Tracer, exc: Exception, spec: dict
     return err
 
 
+_PASS_THROUGH = {"relu", "leakyrelu", "gelu", "sigmoid", "tanh", "dropout", "batchnorm1d"}
+
+
 def _prev_flatten(spec: dict, path: tuple[int, ...]) -> tuple[int, ...] | None:
-    """Path of the nearest flatten before ``path`` in the same list."""
+    """Path of the flatten just before ``path`` in the same list (only activations, dropout
+    or batch-norm between them), whose removal gives the layer its image back."""
     items = networks.layer_list(spec, path)
     for j in range(path[-1] - 1, -1, -1):
-        if items[j].get("type") == "flatten":
+        t = items[j].get("type")
+        if t == "flatten":
             return (*path[:-1], j)
+        if t not in _PASS_THROUGH:
+            return None
     return None
 
 
@@ -648,6 +655,10 @@ def _explain(err: ShapeError, module: nn.Module | None, in_shape, spec: dict | N
             err.message = (f"{name} expects {need:,} input features, but the layer before it hands "
                            f"over a vector of {got:,} numbers. The in_features of a Linear layer "
                            f"must equal the flattened size of what arrives: {got:,}.")
+            if got * module.out_features > 50_000_000:
+                err.message += (f" That layer alone would have {got * module.out_features:,} "
+                                f"weights: consider more pooling, or global average pooling, "
+                                f"before the Flatten.")
             if is_spec:
                 err.fix = Fix("set", path, f"Set {name}'s in_features to {got:,}", "in", got)
         elif in_shape is not None:
@@ -661,7 +672,7 @@ def _explain(err: ShapeError, module: nn.Module | None, in_shape, spec: dict | N
         if in_shape is None or len(in_shape) != 3:
             err.message = (f"{name} is a convolution and needs an image-shaped input (channels, "
                            f"height, width), but receives a vector of shape {shown}. Did a "
-                           f"Flatten come too early?")
+                           f"Flatten come too early? Convolutions go before the Flatten.")
             fl = _prev_flatten(spec, path) if is_spec else None
             if fl is not None:
                 err.fix = Fix("remove", fl, "Remove the Flatten before " + name)
@@ -744,9 +755,17 @@ def _build_failure(spec: dict, e: SpecError) -> Summary:
         fl = _prev_flatten(spec, e.path)
         if fl is not None:
             err.fix = Fix("remove", fl, f"Remove the Flatten before {name}")
+        else:
+            err.message += " Convolutions and 2-D batch-norm go before the Flatten."
+    elif t == "conv2d" and "divisible by groups" in e.message:
+        err.message = (f"{name} splits its channels into {layer.get('groups')} groups, but "
+                       f"{e.message.split(': ', 1)[-1]}: the input channels and the output "
+                       f"channels must both divide evenly into the groups.")
+        err.fix = Fix("set", e.path, f"Set {name}'s groups to 1", "groups", 1)
     summary.rows.append(Row(name=name, type=t or "?", output_shape=None, input_shape=in_shape,
                             path=e.path, depth=len(e.path) - 1))
     summary.error = err
+    summary.output_shape = None
     return summary
 
 
