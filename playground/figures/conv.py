@@ -154,7 +154,7 @@ def sliding_figure(s: Slide, start: int = 0, *, duration_ms: int = 800, height: 
                     annotations.append(dict(xref="x", yref="y", x=c + 0.48, y=r + 0.48, xanchor="right",
                                             yanchor="bottom", showarrow=False,
                                             text=f"<b>×{_fmt_value(weights[a][b])}</b>",
-                                            font=dict(size=max(cell_font - 10, 9), color="#d9480f")))
+                                            font=dict(size=max(cell_font - 7, 10), color="#d9480f")))
         shapes.append(dict(type="rect", xref="x", yref="y", x0=st.cols[0] - 0.5, x1=st.cols[-1] + 0.5,
                            y0=st.rows[0] - 0.5, y1=st.rows[-1] + 0.5, line=dict(color=WINDOW, width=4),
                            layer="above"))
@@ -197,7 +197,7 @@ def sliding_figure(s: Slide, start: int = 0, *, duration_ms: int = 800, height: 
                           pad=dict(t=78, r=10), showactive=False, buttons=[play, pause],
                           font=dict(size=16))],
         sliders=[dict(active=start, x=0.3, len=0.7, y=0, yanchor="top", pad=dict(t=58),
-                      currentvalue=dict(prefix="Position ", font=dict(size=16), visible=True,
+                      currentvalue=dict(prefix="Position ", font=dict(size=16, color="#212529"), visible=True,
                                         xanchor="left"),
                       font=dict(size=12, color="#495057" if n <= 30 else "rgba(0,0,0,0)"),
                       steps=steps, transition=dict(duration=0))])
