@@ -58,7 +58,7 @@ with t_maps:
                     "range: white = its largest value, black = its smallest.")
         scaled = explain.scale_maps(a[order])
         cols = 8 if n_show > 16 else max(4, min(8, n_show))
-        st.plotly_chart(fx.feature_grid(scaled, [f"ch {i} · mean {float(a[i].mean()):.2f}" for i in order],
+        st.plotly_chart(fx.feature_grid(scaled, [f"ch {i}" for i in order],
                                         cols=cols), key="fm_grid", width="stretch")
         e1, e2 = st.columns([1, 2])
         with e1:
@@ -177,33 +177,23 @@ with t_filters:
                         key="flt_slices", width="stretch")
 
 # --------------------------------------------------------------------------------------------
-KEYS = [[f"k_{r}{c}" for c in range(3)] for r in range(3)]
-
-
-def _load_preset():
-    k = explain.KERNELS[st.session_state["k_preset"]]
-    for r in range(3):
-        for c in range(3):
-            st.session_state[KEYS[r][c]] = float(k[r][c])
-
-
 with t_kernel:
     st.markdown("Apply a 3 x 3 kernel to the photo yourself, as a conv layer does (cross-"
                 "correlation, zero padding), then find the model's first-layer filter that is "
                 "most like it.")
-    if "k_00" not in st.session_state:
-        st.session_state["k_preset"] = st.session_state.get("k_preset", "Horizontal edges (course)")
-        _load_preset()
     c_k, c_in, c_out = st.columns([1.2, 1, 1], gap="medium")
     with c_k:
-        st.selectbox("Kernel", list(explain.KERNELS), key="k_preset", on_change=_load_preset)
+        preset = st.selectbox("Kernel", list(explain.KERNELS), key="k_preset")
         st.caption("Edit any weight:")
+        start = explain.KERNELS[preset]
+        slot = list(explain.KERNELS).index(preset)   # a new preset: fresh inputs with its weights
+        kern = [[0.0] * 3 for _ in range(3)]
         for r in range(3):
             cols = st.columns(3)
             for c in range(3):
-                cols[c].number_input(f"w[{r},{c}]", key=KEYS[r][c], step=0.25, format="%.3f",
-                                     label_visibility="collapsed")
-    kern = [[float(st.session_state[KEYS[r][c]]) for c in range(3)] for r in range(3)]
+                kern[r][c] = float(cols[c].number_input(
+                    f"weight row {r}, column {c}", value=float(start[r][c]), step=0.25,
+                    format="%.3f", key=f"k_{r}{c}_{slot}", label_visibility="collapsed"))
     gray = np.asarray(images.thumbnail(pic.image, 256).convert("L"), dtype=np.float32) / 255
     try:
         resp = explain.apply_kernel(torch.from_numpy(gray), kern).numpy()

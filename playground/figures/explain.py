@@ -18,8 +18,8 @@ def _np(x) -> np.ndarray:
 
 
 def _bare(fig: go.Figure, height: int | None = None) -> go.Figure:
-    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
-    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False)
+    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, ticks="")
+    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, ticks="")
     fig.update_layout(margin=dict(l=4, r=4, t=36, b=4), font=FONT, coloraxis_showscale=False)
     if height:
         fig.update_layout(height=height)

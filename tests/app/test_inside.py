@@ -62,14 +62,25 @@ def test_filters(at):
     assert any("conv2, filter 7: 8 slices of 3 x 3" in c.proto.spec for c in at.get("plotly_chart"))
 
 
+def kernel_inputs(at) -> list[list]:
+    """The nine visible weight inputs of the kernel sandbox, row by row."""
+    boxes = {w.key[:4]: w for w in at.number_input if w.key and w.key.startswith("k_")}
+    return [[boxes[f"k_{r}{c}"] for c in range(3)] for r in range(3)]
+
+
 def test_kernel_sandbox_presets_fill_the_editable_kernel(at):
-    assert by_key(at.number_input, "k_00").value == -1.0          # the course's horizontal edges
+    assert [w.value for w in kernel_inputs(at)[0]] == [-1.0, -1.0, -1.0]   # the course's horizontal edges
     by_key(at.selectbox, "k_preset").set_value("Sobel x").run()
     assert_ok(at)
-    assert [by_key(at.number_input, f"k_1{c}").value for c in range(3)] == [-2.0, 0.0, 2.0]
-    by_key(at.number_input, "k_11").set_value(8.0).run()
+    assert [w.value for w in kernel_inputs(at)[1]] == [-2.0, 0.0, 2.0]
+    kernel_inputs(at)[1][1].set_value(8.0).run()
     assert_ok(at)
+    assert kernel_inputs(at)[1][1].value == 8.0
     assert "Most similar filter in `conv1`" in texts(at)
+    by_key(at.selectbox, "k_preset").set_value("Horizontal edges (course)").run()
+    assert [w.value for w in kernel_inputs(at)[0]] == [-1.0, -1.0, -1.0]
+    by_key(at.selectbox, "k_preset").set_value("Sobel x").run()
+    assert [w.value for w in kernel_inputs(at)[1]] == [-2.0, 0.0, 2.0]  # a preset starts afresh
 
 
 @pytest.mark.parametrize("data", [b"garbage", CAT[:5000]])
