@@ -340,3 +340,53 @@ def test_malformed_specs_raise_spec_errors():
         summarize({"input_shape": [3, 8, 8], "layers": [{"type": "conv3d"}]})
     with pytest.raises(networks.SpecError):
         summarize(networks.preset("mnist_simple_cnn"), (1, 0, 28))
+
+
+def test_groups_that_do_not_divide_and_conv_after_a_linear():
+    s = summarize({"input_shape": [3, 8, 8], "layers": [{"type": "conv2d", "out": 4, "kernel": 3, "groups": 2}]})
+    assert s.error.layer == "conv1" and "groups" in s.error.message
+    assert (s.error.fix.field, s.error.fix.value) == ("groups", 1)
+    s = summarize({"input_shape": [3, 16, 16], "layers": [
+        {"type": "flatten"}, {"type": "linear", "out": 8}, {"type": "conv2d", "out": 4, "kernel": 3}]})
+    assert s.error.layer == "conv1" and s.error.fix is None     # no one-click fix would help
+    assert "before the Flatten" in s.error.message
+
+
+@pytest.mark.filterwarnings("ignore:dropout2d")
+def test_random_specs_never_crash_the_inspector_and_fixes_terminate():
+    """Random stacks of layers: summarize answers (rows or an explained error), every fix it
+    offers changes the spec, and following the fixes never cycles."""
+    import random
+
+    rng = random.Random(0)
+    kinds = ["conv2d", "maxpool2d", "avgpool2d", "batchnorm2d", "relu", "dropout", "flatten",
+             "linear", "globalavgpool", "dropout2d"]
+    for _ in range(25):
+        layers = []
+        for _ in range(rng.randint(1, 7)):
+            t = rng.choice(kinds)
+            layer = networks.new_layer(t)
+            if t == "conv2d":
+                layer.update(out=rng.choice([2, 4, 8]), kernel=rng.choice([1, 3, 5, 7]),
+                             stride=rng.choice([1, 2]), padding=rng.choice([0, 1]))
+                if rng.random() < 0.3:
+                    layer["in"] = rng.choice([1, 3, 4])
+            if t == "linear":
+                layer["out"] = rng.choice([3, 10])
+                if rng.random() < 0.5:
+                    layer["in"] = rng.choice([16, 100])
+            layers.append(layer)
+        spec = {"input_shape": [3, rng.choice([4, 8, 16]), 16], "layers": layers}
+        seen = set()
+        for _ in range(8):
+            s = summarize(spec)
+            if s.error is None:
+                networks.build(spec).eval()(torch.zeros(1, *spec["input_shape"]))   # it really runs
+                break
+            assert s.error.message and s.rows[-1].output_shape is None
+            if s.error.fix is None:
+                break
+            key = str(spec)
+            assert key not in seen, f"fixes cycle: {s.error.fix}"
+            seen.add(key)
+            spec = apply_fix(spec, s.error.fix)
