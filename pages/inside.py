@@ -161,7 +161,7 @@ with t_filters:
         st.plotly_chart(fx.filter_tiles(explain.filter_tiles(w0), cols=16), key="flt_first",
                         width="stretch")
         st.markdown("**Any layer, one filter at a time.** A filter of a deeper layer has one "
-                    f"{'k x k'} slice per input channel (the previous layer's channels): red weights "
+                    "k x k slice per input channel (the previous layer's channels): red weights "
                     "add that channel's activation, blue ones subtract it.")
         c1, c2 = st.columns([2, 1])
         conv_names = [n for n, _ in convs]
@@ -221,8 +221,9 @@ with t_kernel:
             note = "summed over its colour channels" if conv0.weight.shape[1] > 1 else ""
             if tuple(conv0.weight.shape[-2:]) != (3, 3):
                 note += f"; {conv0.weight.shape[2]} x {conv0.weight.shape[3]} averaged down to 3 x 3"
-            st.plotly_chart(fx.kernel(comp.numpy(), f"Filter {i} ({note.strip('; ')})" if note else f"Filter {i}"),
-                            key="k_model", width="stretch")
+            st.plotly_chart(fx.kernel(comp.numpy(), f"Filter {i} of {name0}"), key="k_model", width="stretch")
+            if note:
+                st.caption(f"Filter {i} {note.strip('; ')}, as it acts on a grey photo.")
         with d3:
             fm = maps.get(name0) if maps else None
             if fm is not None:

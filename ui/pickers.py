@@ -259,6 +259,7 @@ def show_model_input(prep: images.Prepared, key: str) -> None:
         with col:
             st.markdown(f"**{title}**")
             shown = img if isinstance(img, np.ndarray) else np.asarray(images.thumbnail(img.convert("RGB"), 400))
+            shown = images.upscale(shown, 200)  # a 32 px input in crisp pixels, not a blur
             st.image(shown, caption=caption, width="stretch")
     c1, c2 = st.columns([2, 3])
     with c1:
