@@ -248,7 +248,7 @@ def field_widget(col, path: tuple[int, ...], layer: dict, field: str, default) -
     else:
         v = value[0] if isinstance(value, (list, tuple)) else value
         low = 0 if field in ("padding", "in", "features", "stride") else 1
-        col.number_input(label, low, 100_000, value=int(v or 0), step=1, **kw)
+        col.number_input(label, low, None, value=int(v or 0), step=1, **kw)
 
 
 def layer_editor(spec: dict) -> None:

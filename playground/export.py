@@ -113,7 +113,10 @@ def to_code(spec: dict) -> str:
     c, h, w = spec["input_shape"]
     if "torchvision" in spec:
         return _torchvision_code(spec, cls)
-    net = networks.build(spec)
+    import torch
+
+    with torch.device("meta"):        # sizes only: no memory for the weights, however big
+        net = networks.build(spec)
     uses_residual = any(isinstance(m, ResidualBlock) for m in net.modules())
     uses_ordered = any(isinstance(m, nn.Sequential) for _, m in net.named_children())
     lines = [f'"""{name}: exported from CNN Playground.', "",

@@ -641,7 +641,7 @@ def validate(spec: Any) -> Spec:
                 else:
                     vals = v if isinstance(v, (list, tuple)) and len(v) == 2 else [v]
                     low = 0 if k == "padding" else 1
-                    if not all(isinstance(x, int) and not isinstance(x, bool) and low <= x <= 1_000_000
+                    if not all(isinstance(x, int) and not isinstance(x, bool) and low <= x <= 10**10
                                for x in vals):
                         raise SpecError(f"{where} ({t}): {k} must be a whole number"
                                         f" >= {low}, got {v!r}.", p)

@@ -581,8 +581,8 @@ def _shape_str(shape: tuple[int, ...] | None) -> str:
 def _torch_error_on_cpu(module: nn.Module, in_shape: tuple[int, ...]) -> str | None:
     """The error text the same layer gives on a real CPU tensor (what a student sees: the meta
     device words some errors differently)."""
-    if math.prod(in_shape) > 20_000_000:
-        return None
+    if math.prod(in_shape) > 20_000_000 or sum(p.numel() for p in module.parameters()) > 20_000_000:
+        return None                     # too big to materialise just for an error message
     try:
         cpu = copy.deepcopy(module).to_empty(device="cpu")
         with torch.no_grad():

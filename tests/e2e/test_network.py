@@ -37,7 +37,7 @@ def test_pick_edit_break_fix(goto, page):
     assert page.locator("[data-testid='stPlotlyChart']").first.inner_text().count("13x13x10") >= 1
 
     # edit a layer: conv1 makes 12 feature maps instead of 10 -> conv2 (in=10) no longer fits
-    assert page.get_by_role("combobox", name="Layer", exact=True).input_value().startswith("conv1")
+    assert page.get_by_role("combobox", name="Edit a layer", exact=True).input_value().startswith("conv1")
     set_number(page, "out", 12)
     error = page.locator("[data-testid='stAlertContentError']")
     assert error.count() >= 1
@@ -70,3 +70,24 @@ def test_torchvision_model_and_broken_mnist(goto, page):
     page.get_by_role("button", name="Apply the fix").click()
     wait_idle(page)
     assert page.get_by_text("The shapes stop fitting").count() == 0
+
+
+def test_upload_a_spec_bad_then_good(goto, page, tmp_path):
+    open_inspector(goto)
+    page.get_by_text("Save, load, edit as JSON").click()
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"input_shape": [3, 32, 32], "layers": [{"type": "conv9d"}]}')
+    page.locator("[data-testid='stFileUploader'] input[type='file']").set_input_files(str(bad))
+    wait_idle(page)
+    alert = page.locator("[data-testid='stAlertContentError']").first.inner_text()
+    assert "bad.json is not a usable network spec" in alert
+    good = tmp_path / "two_convs.json"
+    good.write_text('{"name": "Two convs", "input_shape": [3, 16, 16], "layers": ['
+                    '{"type": "conv2d", "out": 4, "kernel": 3}, {"type": "relu"}, {"type": "flatten"},'
+                    '{"type": "linear", "out": 3}]}')
+    page.locator("[data-testid='stFileUploader'] input[type='file']").set_input_files(str(good))
+    wait_idle(page)
+    assert page.get_by_text("Loaded two_convs.json.").count() == 1
+    assert page.locator("[data-testid='stAlertContentError']").count() == 0
+    assert page.get_by_role("spinbutton", name="Input height (px)").input_value() == "16"
+    screenshot(page, "network-uploaded")
