@@ -392,6 +392,27 @@ class _Tracer(TorchFunctionMode):
                               depth=owner.count(".") + (1 if owner else 0)))
 
 
+class _StackTracker:
+    """Stands in for FlopCounterMode's ``ModuleTracker``, which installs *process-wide* module
+    hooks: they would also fire in other threads (a training run beside the page) and mix their
+    modules into the attribution. Here the module stack comes from this summary's own hooks on
+    its private meta copy. FlopCounterMode's counting (its dispatch mode and formula registry,
+    both thread-local) is unchanged."""
+
+    def __init__(self, tracer: "_Tracer"):
+        self.tracer = tracer
+
+    @property
+    def parents(self) -> set[str]:
+        return {"Global"} | {name for name, _, _ in self.tracer.stack}
+
+    def __enter__(self) -> "_StackTracker":
+        return self
+
+    def __exit__(self, *args: Any) -> None:
+        return None
+
+
 def _row(name: str, typ: str, x: Any, y: Any, r: _RF | None, params: int, trainable: int,
          op: bool = False, depth: int = 0, detail: str = "") -> Row:
     shape = tuple(int(v) for v in y.shape[1:]) if isinstance(y, torch.Tensor) else None
@@ -532,6 +553,7 @@ def _trace(net: nn.Module, input_shape: tuple[int, int, int], spec: dict | None)
     error: ShapeError | None = None
     out = None
     flops = FlopCounterMode(display=False)
+    flops.mod_tracker = _StackTracker(tracer)
     try:
         with torch.no_grad(), flops, tracer:
             tracer.set(x, _RF(0.0, 0.0, 1, 2))
@@ -545,10 +567,8 @@ def _trace(net: nn.Module, input_shape: tuple[int, int, int], spec: dict | None)
             m.__dict__.pop("_summary_input", None)
 
     counts = flops.get_flop_counts()
-    root = type(net).__name__
     for n, rows in leaf_rows.items():
-        key = f"{root}.{n}" if n else root
-        total = sum(counts.get(key, {}).values())
+        total = sum(counts.get(n, {}).values())
         for r in rows:
             r.macs = int(total // 2 // len(rows))
     params = list(net.parameters())

@@ -390,3 +390,16 @@ def test_random_specs_never_crash_the_inspector_and_fixes_terminate():
             assert key not in seen, f"fixes cycle: {s.error.fix}"
             seen.add(key)
             spec = apply_fix(spec, s.error.fix)
+
+
+def test_no_process_wide_hooks_while_summarizing():
+    """A training thread beside the page must not see the inspector's hooks (FlopCounterMode's
+    own module tracker would install global ones)."""
+    from torch.nn.modules import module as module_mod
+
+    seen = []
+    model = networks.build(networks.preset("mnist_simple_cnn"))
+    model.conv2.register_forward_hook(
+        lambda m, i, o: seen.append(len(module_mod._global_forward_hooks) + len(module_mod._global_forward_pre_hooks)))
+    s = summarize(model, (1, 28, 28))
+    assert seen == [0] and s.row("conv2").macs == 16 * 11 * 11 * 8 * 9
