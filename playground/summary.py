@@ -477,8 +477,9 @@ def _to_meta(model: nn.Module) -> nn.Module:
 def _meta_model(model: nn.Module | dict | list) -> tuple[nn.Module, dict | None]:
     if isinstance(model, nn.Module):
         spec = getattr(model, "spec", None)
-        on_meta = all(p.device.type == "meta" for p in model.parameters())
-        return (model if on_meta else _to_meta(model)), spec if isinstance(spec, dict) else None
+        # always a private copy (cheap: no weight data), so eval(), hooks and the trace never
+        # touch the caller's module, which may be training in another thread
+        return _to_meta(model), spec if isinstance(spec, dict) else None
     spec = networks.validate(model)
     if "torchvision" in spec:
         spec = {**spec, "weights": None}     # shapes do not depend on weights: never download
