@@ -57,7 +57,8 @@ def _kind(t: str) -> str:
 def _short(t: str) -> str:
     return {"Conv2d": "Conv", "MaxPool2d": "MaxPool", "AvgPool2d": "AvgPool", "Linear": "FC",
 "BatchNorm2d": "BN", "BatchNorm1d": "BN",
-            "Flatten": "Flatten", "flatten": "Flatten"}.get(t, t)
+            "Flatten": "Flatten", "flatten": "Flatten", "LayerNorm": "LN", "LayerNorm2d": "LN",
+            "GroupNorm": "GN"}.get(t, t)
 
 
 def _group(rows: list, depth: int) -> list[list]:
@@ -107,6 +108,11 @@ def _merge_leaves(groups: list[list]) -> list[Box]:
             if not bits:
                 bits.append(", ".join(dict.fromkeys(_short(r.type) for r in rs if r.type not in _DROP)))
             shape = rs[-1].output_shape if not err else None
+            inner = _merge_leaves([[None, [r]] for r in rs]) if not err and not n_add else []
+            if len(inner) == 1:           # e.g. torchvision's Conv2dNormActivation: Conv+BN+ReLU6
+                inner[0].sub, inner[0].rows = key, len(rs)
+                out.append(inner[0])
+                continue
             out.append(Box(label, shape, "error" if err else "block", len(rs),
                            f"{key}: {len(rs)} layers, {sum(r.params for r in rs):,} params",
                            sub=", ".join(bits)))

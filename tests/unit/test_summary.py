@@ -403,3 +403,32 @@ def test_no_process_wide_hooks_while_summarizing():
         lambda m, i, o: seen.append(len(module_mod._global_forward_hooks) + len(module_mod._global_forward_pre_hooks)))
     s = summarize(model, (1, 28, 28))
     assert seen == [0] and s.row("conv2").macs == 16 * 11 * 11 * 8 * 9
+
+
+# ------------------------------------------------------------------------------------------
+# the figures drawn from a summary
+# ------------------------------------------------------------------------------------------
+def test_block_diagram_in_the_courses_style():
+    from playground.figures import network as fig_net
+
+    s = summarize({"torchvision": "resnet18"}, (3, 224, 224))
+    boxes = fig_net.boxes(s)
+    assert [b.label for b in boxes][:3] == ["Conv+BN+ReLU", "MaxPool", "layer1"]
+    assert [b.shape for b in boxes if b.label.startswith("layer")] == \
+        [s.row(f"layer{i}.1.relu#2").output_shape for i in range(1, 5)]
+    fig = fig_net.block_diagram(s)
+    text = " ".join(a.text for a in fig.layout.annotations)
+    for shape in ("224x224x3", "112x112x64", "56x56x64", "7x7x512", "1,000<br>classes"):
+        assert shape in text
+    broken = fig_net.boxes(summarize(networks.preset("mnist_no_pool_broken")))
+    assert broken[-1].kind == "error" and broken[-2].shape == (9216,)
+
+
+def test_fc_comparison_and_receptive_field_figures():
+    from playground.figures import network as fig_net
+
+    s = summarize(networks.preset("simple_cnn_cifar10"))
+    bars = fig_net.fc_comparison_figure(s).data[0]
+    assert list(bars.x) == [32 * 32 * 3 * 1024, s.total_params, s.row("conv1").params]
+    rf = fig_net.receptive_field_figure(s).data[0]
+    assert list(rf.y) == [r.rf for r in s.rows]
