@@ -93,3 +93,13 @@ def test_json_editing_validates_and_applies():
     assert_ok(at)
     assert not at.error and at.session_state.net_spec["name"] == "Two convs"
     assert at.number_input(key="net_in_h").value == 16
+
+
+def test_exported_code_on_the_page_runs():
+    at = page("network").run()
+    code = next(c.value for c in at.code if "class MNISTSimpleCNN(nn.Module)" in c.value)
+    ns: dict = {}
+    exec(compile(code, "<page>", "exec"), ns)
+    import torch
+
+    assert ns["MNISTSimpleCNN"]()(torch.zeros(1, 1, 28, 28)).shape == (1, 10)
