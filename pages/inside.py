@@ -109,19 +109,19 @@ with t_attr:
         st.info("Choose one or more methods above.")
     shown = []
     slow = [mth for mth in methods if mth in ("Integrated Gradients", "Occlusion")]
-    status = st.status(f"Computing {', '.join(slow)} ...", expanded=False) if slow and lm.kind == "torchvision" else None
-    for mth in methods:
-        if mth in ("Grad-CAM", "Guided Grad-CAM") and cam_layer is None:
-            continue
-        try:
-            heat = pickers.attribution(mid, pic.digest, mth, int(target),
-                                       cam_layer if mth in ("Grad-CAM", "Guided Grad-CAM") else None, lm, x)
-        except Exception as err:  # noqa: BLE001 - an exotic uploaded network must not break the page
-            show_error(f"{mth} could not be computed for this model and layer.", err)
-            continue
-        shown.append((mth, heat))
-    if status is not None:
-        status.update(label="Done", state="complete")
+    note = f" ({' and '.join(slow)} take a few seconds on a large model)" if slow else ""
+    with st.spinner(f"Computing {', '.join(methods)}{note} ..."):
+        for mth in methods:
+            if mth in ("Grad-CAM", "Guided Grad-CAM") and cam_layer is None:
+                continue
+            try:
+                heat = pickers.attribution(mid, pic.digest, mth, int(target),
+                                           cam_layer if mth in ("Grad-CAM", "Guided Grad-CAM") else None,
+                                           lm, x)
+            except Exception as err:  # noqa: BLE001 - an exotic uploaded network must not break the page
+                show_error(f"{mth} could not be computed for this model and layer.", err)
+                continue
+            shown.append((mth, heat))
     per_row = 4
     items = [("Photo", None)] + shown if shown else []
     for start in range(0, len(items), per_row):

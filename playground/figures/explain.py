@@ -53,23 +53,53 @@ def image(arr, title: str | None = None, height: int | None = 360) -> go.Figure:
     return _bare(fig, height)
 
 
-def feature_grid(maps, titles: list[str], cols: int = 8, title: str | None = None,
-                 cell: int = 130) -> go.Figure:
-    """Channels (N, H, W), each already scaled to [0, 1], as a grid of gray images with a
-    title per cell (``px.imshow`` facets, one PNG each)."""
-    a = (_np(maps).clip(0, 1) * 255).round().astype(np.uint8)
-    n = a.shape[0]
+def mosaic(tiles: np.ndarray, cols: int, gap: int = 1, fill=np.nan) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """(N, h, w[, 3]) tiles laid out in rows of ``cols`` with ``gap`` pixels of ``fill`` between
+    them: one array (drawn as one image, far faster than N subplots) and each tile's top-left
+    (row, col) in it."""
+    n, h, w = tiles.shape[:3]
     cols = max(1, min(cols, n))
     rows = -(-n // cols)
-    fig = px.imshow(a, facet_col=0, facet_col_wrap=cols, binary_string=True,
-                    facet_row_spacing=min(0.12, 0.5 / rows), facet_col_spacing=0.01)
-    # facet annotations come in plotly's order (bottom row first); map them by facet index
-    for ann in fig.layout.annotations:
-        i = int(ann.text.split("=")[-1])
-        ann.text = titles[i] if i < len(titles) else ""
-        ann.font = dict(size=13)
-    fig.update_traces(hovertemplate="x %{x}, y %{y}<extra></extra>")
-    _bare(fig, height=int(40 + rows * (cell + 24)))
+    shape = (rows * (h + gap) - gap, cols * (w + gap) - gap, *tiles.shape[3:])
+    out = np.full(shape, fill, dtype=np.result_type(tiles.dtype, np.asarray(fill).dtype))
+    corners = []
+    for k in range(n):
+        r, c = divmod(k, cols)
+        y, x = r * (h + gap), c * (w + gap)
+        out[y:y + h, x:x + w] = tiles[k]
+        corners.append((y, x))
+    return out, corners
+
+
+def _titles(fig: go.Figure, corners, titles, w: int, size: int = 13) -> None:
+    """A title above each tile (set in one go: add_annotation per tile is slow)."""
+    fig.layout.annotations = [
+        go.layout.Annotation(x=x + (w - 1) / 2, y=y - 0.5, text=t, showarrow=False,
+                             yanchor="bottom", font=dict(size=size), xref="x", yref="y")
+        for (y, x), t in zip(corners, titles)]
+
+
+def _scale_up(tiles: np.ndarray, min_px: int) -> np.ndarray:
+    """Nearest-neighbour enlargement so each tile is at least ``min_px`` pixels wide (crisp)."""
+    f = max(1, -(-min_px // tiles.shape[2]))
+    return tiles.repeat(f, axis=1).repeat(f, axis=2) if f > 1 else tiles
+
+
+def feature_grid(maps, titles: list[str], cols: int = 8, title: str | None = None,
+                 cell: int = 130) -> go.Figure:
+    """Channels (N, H, W), each already scaled to [0, 1], as a grid of gray tiles with a title
+    above each: one mosaic image (a PNG), white gaps between tiles."""
+    a = _scale_up((_np(maps).clip(0, 1) * 255).round().astype(np.uint8), 48)
+    n, h, w = a.shape
+    cols = max(1, min(cols, n))
+    gap = max(2, w // 10)
+    m, corners = mosaic(a, cols, gap=gap, fill=255)
+    fig = px.imshow(m, binary_string=True, zmin=0, zmax=255)
+    fig.update_traces(hoverinfo="skip", hovertemplate=None)
+    _titles(fig, corners, titles, w)
+    rows = -(-n // cols)
+    _bare(fig, height=int(60 + rows * (cell + 26)))
+    fig.update_layout(margin=dict(l=4, r=4, t=40 if title else 24, b=4))
     if title:
         fig.update_layout(title=title)
     return fig
@@ -77,21 +107,21 @@ def feature_grid(maps, titles: list[str], cols: int = 8, title: str | None = Non
 
 def filter_tiles(tiles, cols: int = 16, title: str | None = None, cell: int = 70) -> go.Figure:
     """First-layer filters as tiles: (N, k, k, 3) colour or (N, k, k) gray, values in [0, 1]
-    (0.5 = weight 0). Drawn crisp (one square per weight)."""
+    (0.5 = weight 0), each weight a crisp square; ``#i`` above each."""
     a = _np(tiles)
-    n = a.shape[0]
-    cols = max(1, min(cols, n))
-    rows = -(-n // cols)
+    if a.ndim == 3:
+        a = np.repeat(a[..., None], 3, axis=-1)
     img = (a.clip(0, 1) * 255).round().astype(np.uint8)
-    if img.ndim == 3:
-        img = np.repeat(img[..., None], 3, axis=-1)
-    fig = px.imshow(img, facet_col=0, facet_col_wrap=cols, facet_row_spacing=min(0.08, 0.4 / rows),
-                    facet_col_spacing=0.01)
-    for ann in fig.layout.annotations:
-        ann.text = f"#{int(ann.text.split('=')[-1])}"
-        ann.font = dict(size=11)
-    fig.update_traces(hovertemplate="filter weight at x %{x}, y %{y}<extra></extra>")
-    _bare(fig, height=int(40 + rows * (cell + 18)))
+    img = _scale_up(img, 36)
+    n, h, w = img.shape[:3]
+    gap = max(2, w // 6)
+    m, corners = mosaic(img, cols, gap=gap, fill=255)
+    fig = px.imshow(m, binary_string=True)
+    fig.update_traces(hoverinfo="skip", hovertemplate=None)
+    _titles(fig, corners, [f"#{i}" for i in range(n)], w, size=12)
+    rows = -(-n // max(1, min(cols, n)))
+    _bare(fig, height=int(40 + rows * (cell + 22)))
+    fig.update_layout(margin=dict(l=4, r=4, t=40 if title else 24, b=4))
     if title:
         fig.update_layout(title=title)
     return fig
@@ -99,23 +129,26 @@ def filter_tiles(tiles, cols: int = 16, title: str | None = None, cell: int = 70
 
 def weight_grid(weights, titles: list[str], cols: int = 8, title: str | None = None,
                 cell: int = 110) -> go.Figure:
-    """(N, k, k) kernels (one filter's slices per input channel), on one diverging colour
-    scale centred at 0 (red positive, blue negative), each weight written in when k <= 5."""
-    a = _np(weights)
-    n = a.shape[0]
-    cols = max(1, min(cols, n))
-    rows = -(-n // cols)
-    top = float(np.abs(a).max()) or 1.0
-    fig = px.imshow(a, facet_col=0, facet_col_wrap=cols, color_continuous_scale="RdBu_r",
-                    zmin=-top, zmax=top, text_auto=".2f" if a.shape[-1] <= 5 else False,
-                    facet_row_spacing=min(0.1, 0.4 / rows), facet_col_spacing=0.02)
-    for ann in fig.layout.annotations:
-        i = int(ann.text.split("=")[-1])
-        ann.text = titles[i] if i < len(titles) else ""
-        ann.font = dict(size=12)
-    fig.update_traces(hovertemplate="weight %{z:.4f}<extra></extra>")
-    _bare(fig, height=int(60 + rows * (cell + 22)))
-    fig.update_layout(coloraxis_showscale=True, coloraxis_colorbar=dict(title="weight"))
+    """(N, k, k) kernels (one filter's slices per input channel) as one heat map on a diverging
+    colour scale centred at 0 (red positive, blue negative), each weight written in when
+    k <= 5, blank gaps between slices."""
+    a = _np(weights).astype(float)
+    n, h, w = a.shape
+    m, corners = mosaic(a, cols, gap=1, fill=np.nan)
+    top = float(np.nanmax(np.abs(a))) or 1.0
+    text = np.where(np.isnan(m), "", np.vectorize(lambda v: f"{v:.2f}")(np.nan_to_num(m)))
+    fig = go.Figure(go.Heatmap(
+        z=m, zmin=-top, zmax=top, colorscale="RdBu_r", xgap=1, ygap=1,
+        text=text if h <= 5 else None, texttemplate="%{text}" if h <= 5 else None,
+        textfont=dict(size=11), hovertemplate="weight %{z:.4f}<extra></extra>",
+        colorbar=dict(title="weight")))
+    fig.update_yaxes(autorange="reversed", scaleanchor="x", constrain="domain")
+    fig.update_xaxes(constrain="domain")
+    _titles(fig, corners, titles, w, size=12)
+    rows = -(-n // max(1, min(cols, n)))
+    _bare(fig, height=int(70 + rows * (cell + 22)))
+    fig.update_layout(coloraxis_showscale=True, plot_bgcolor="white",
+                      margin=dict(l=4, r=4, t=60 if title else 24, b=4))
     if title:
         fig.update_layout(title=title)
     return fig
