@@ -224,3 +224,29 @@ def test_grad_cam_peaks_on_the_object_with_the_default_model():
     rate = hits / len(x)
     print(f"Grad-CAM peak inside the mask: {rate:.1%} of {len(x)} ({layer})")
     assert rate >= 0.90
+
+
+# ---------------------------------------------------------------------------------- figures
+def test_figures_hold_the_data_they_are_given():
+    import numpy as np
+
+    from playground.figures import explain as fx
+
+    rows = [(3, "star", 0.7), (1, "square", 0.2), (0, "circle", 0.1)]
+    bar = fx.topk_bar(rows)
+    assert list(bar.data[0].y) == ["circle", "square", "star"]          # best on top
+    assert list(bar.data[0].x) == pytest.approx([10.0, 20.0, 70.0])
+    assert bar.layout.xaxis.title.text == "probability (%)"
+
+    tiles = np.stack([np.full((4, 4), i / 9) for i in range(10)])
+    m, corners = fx.mosaic(tiles, cols=4, gap=1, fill=-1.0)
+    assert m.shape == (3 * 5 - 1, 4 * 5 - 1) and corners[5] == (5, 5)
+    assert (m[5:9, 5:9] == tiles[5]).all() and m[4, 0] == -1.0
+    grid = fx.feature_grid(tiles, [f"ch {i}" for i in range(10)], cols=4)
+    assert len(grid.data) == 1 and [a.text for a in grid.layout.annotations][:2] == ["ch 0", "ch 1"]
+
+    w = torch.randn(6, 3, 3)
+    wg = fx.weight_grid(w, [f"in ch {i}" for i in range(6)], cols=3)
+    z = np.array(wg.data[0].z, dtype=float)
+    assert np.allclose(z[4:7, 4:7], w[4].numpy())                        # tile 4: row 1, col 1
+    assert wg.data[0].zmin == -wg.data[0].zmax == -float(w.abs().max())
