@@ -22,6 +22,8 @@ VIEWS = ["New run", "Watch", "Compare"]
 LRS = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0]
 WDS = [0.0, 1e-5, 1e-4, 5e-4, 1e-3, 1e-2, 5e-2, 0.1]
 INSPECTOR = "Your network (from the inspector)"
+DATA_LABELS = {"shapes": "Shapes (generated)", "mnist": "MNIST digits", "fashion-mnist": "FashionMNIST",
+               "cifar10": "CIFAR-10", "zip": "Your zip of class folders"}
 
 
 @st.cache_resource
@@ -80,11 +82,11 @@ def new_run_view() -> None:
     err = st.session_state.pop("train_start_error", None)
     if err:
         show_error(f"The run could not start: {err}")
-    c_data, c_model, c_opt, c_sched = st.columns(4, gap="medium")
+    c_data, c_model, c_opt, c_sched = st.columns([1.1, 1.2, 1, 1], gap="medium")
     with c_data:
         st.subheader("Data")
-        name = st.selectbox("Dataset", list(data_mod.DATASETS)[:5], key="train_data",
-                            format_func=lambda k: data_mod.DATASETS[k])
+        name = st.selectbox("Dataset", list(DATA_LABELS), key="train_data", format_func=DATA_LABELS.get,
+                            help="\n".join(f"- {data_mod.DATASETS[k]}" for k in DATA_LABELS))
         data_cfg: dict = {"name": name}
         shape, classes = (3, 32, 32), 8
         if name == "shapes":

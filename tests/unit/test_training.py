@@ -192,3 +192,25 @@ def test_coach_overfitting_and_healthy():
     assert [a.kind for a in adv] == ["overfitting"] and adv[0].epoch == 2
     good = [ep(1, 1.0, 0.9, 0.7), ep(2, 0.6, 0.6, 0.8), ep(3, 0.3, 0.4, 0.9)]
     assert [a.kind for a in training.diagnose(_steps(falling), good, 10, status="finished")] == ["good"]
+
+
+def test_torchvision_model_frozen_then_unfrozen(tmp_path):
+    """Transfer learning's path (without the ImageNet download, which needs internet): a
+    torchvision ResNet-18 with a new head for 2 classes, backbone frozen, unfrozen at epoch 1."""
+    cfg = quick_config(model={"torchvision": "resnet18", "pretrained": False, "freeze": True,
+                              "unfreeze_epoch": 1, "image_size": 32},
+                       data={"name": "shapes", "n_train": 48, "n_val": 16, "seed": 0, "texture": 0.0,
+                             "classes": ["circle", "cross"]}, epochs=2, batch_size=16)
+    run = training.Run("tv", tmp_path / "tv", cfg)
+    run.start_files()
+    seen = []
+    training.train(run, on_progress=lambda r: seen.append(dict(r.info)) if len(seen) < 1 else None)
+    assert run.status == "finished", run.error_detail
+    head = 2 * 512 + 2
+    assert seen[0]["trainable"] == head and seen[0]["frozen"] == seen[0]["params"] - head
+    assert run.info["trainable"] == run.info["params"] and run.info["frozen"] == 0
+    assert [e["epoch"] for e in run.events if e.get("event") == "unfreeze"] == [1]
+    ck = checkpoints.load_checkpoint(run.dir / "last.pt")
+    assert ck.input_shape == (3, 32, 32) and ck.spec["torchvision"] == "resnet18"
+    x = torch.randint(0, 255, (3, 3, 32, 32), dtype=torch.uint8)
+    assert training.predict(ck.model, x, ck.mean, ck.std).shape == (3, 2)
