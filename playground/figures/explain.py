@@ -53,19 +53,21 @@ def image(arr, title: str | None = None, height: int | None = 360) -> go.Figure:
     return _bare(fig, height)
 
 
-def mosaic(tiles: np.ndarray, cols: int, gap: int = 1, fill=np.nan) -> tuple[np.ndarray, list[tuple[int, int]]]:
+def mosaic(tiles: np.ndarray, cols: int, gap: int = 1, fill=np.nan,
+           row_gap: int | None = None) -> tuple[np.ndarray, list[tuple[int, int]]]:
     """(N, h, w[, 3]) tiles laid out in rows of ``cols`` with ``gap`` pixels of ``fill`` between
-    them: one array (drawn as one image, far faster than N subplots) and each tile's top-left
-    (row, col) in it."""
+    them (``row_gap`` between rows, room for titles): one array (drawn as one image, far faster
+    than N subplots) and each tile's top-left (row, col) in it."""
     n, h, w = tiles.shape[:3]
     cols = max(1, min(cols, n))
     rows = -(-n // cols)
-    shape = (rows * (h + gap) - gap, cols * (w + gap) - gap, *tiles.shape[3:])
+    rg = gap if row_gap is None else row_gap
+    shape = (rows * (h + rg) - rg, cols * (w + gap) - gap, *tiles.shape[3:])
     out = np.full(shape, fill, dtype=np.result_type(tiles.dtype, np.asarray(fill).dtype))
     corners = []
     for k in range(n):
         r, c = divmod(k, cols)
-        y, x = r * (h + gap), c * (w + gap)
+        y, x = r * (h + rg), c * (w + gap)
         out[y:y + h, x:x + w] = tiles[k]
         corners.append((y, x))
     return out, corners
@@ -77,6 +79,11 @@ def _titles(fig: go.Figure, corners, titles, w: int, size: int = 13) -> None:
         go.layout.Annotation(x=x + (w - 1) / 2, y=y - 0.5, text=t, showarrow=False,
                              yanchor="bottom", font=dict(size=size), xref="x", yref="y")
         for (y, x), t in zip(corners, titles)]
+
+
+def _height(m: np.ndarray, top: int, width: int = 900) -> int:
+    """Figure height that fits a mosaic drawn ``width`` px wide, with ``top`` px for titles."""
+    return int(top + 8 + width * m.shape[0] / m.shape[1])
 
 
 def _scale_up(tiles: np.ndarray, min_px: int) -> np.ndarray:
@@ -93,13 +100,13 @@ def feature_grid(maps, titles: list[str], cols: int = 8, title: str | None = Non
     n, h, w = a.shape
     cols = max(1, min(cols, n))
     gap = max(2, w // 10)
-    m, corners = mosaic(a, cols, gap=gap, fill=255)
+    m, corners = mosaic(a, cols, gap=gap, fill=255, row_gap=gap + max(8, h // 4))
     fig = px.imshow(m, binary_string=True, zmin=0, zmax=255)
     fig.update_traces(hoverinfo="skip", hovertemplate=None)
     _titles(fig, corners, titles, w)
-    rows = -(-n // cols)
-    _bare(fig, height=int(60 + rows * (cell + 26)))
-    fig.update_layout(margin=dict(l=4, r=4, t=40 if title else 24, b=4))
+    top = 60 if title else 26
+    _bare(fig, height=_height(m, top))
+    fig.update_layout(margin=dict(l=4, r=4, t=top, b=4))
     if title:
         fig.update_layout(title=title)
     return fig
@@ -115,13 +122,13 @@ def filter_tiles(tiles, cols: int = 16, title: str | None = None, cell: int = 70
     img = _scale_up(img, 36)
     n, h, w = img.shape[:3]
     gap = max(2, w // 6)
-    m, corners = mosaic(img, cols, gap=gap, fill=255)
+    m, corners = mosaic(img, cols, gap=gap, fill=255, row_gap=gap + max(8, h // 3))
     fig = px.imshow(m, binary_string=True)
     fig.update_traces(hoverinfo="skip", hovertemplate=None)
     _titles(fig, corners, [f"#{i}" for i in range(n)], w, size=12)
-    rows = -(-n // max(1, min(cols, n)))
-    _bare(fig, height=int(40 + rows * (cell + 22)))
-    fig.update_layout(margin=dict(l=4, r=4, t=40 if title else 24, b=4))
+    top = 60 if title else 26
+    _bare(fig, height=_height(m, top))
+    fig.update_layout(margin=dict(l=4, r=4, t=top, b=4))
     if title:
         fig.update_layout(title=title)
     return fig
