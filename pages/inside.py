@@ -158,7 +158,7 @@ with t_filters:
                     f"over {w0.shape[1]} input channel{'s' if w0.shape[1] > 1 else ''}.** "
                     "Each tile is one filter shown as colours: grey = weight 0, a bright colour = "
                     "the filter looks for that colour there, a dark one = it looks for its absence.")
-        st.plotly_chart(fx.filter_tiles(explain.filter_tiles(w0), cols=16), key="flt_first",
+        st.plotly_chart(fx.filter_tiles(explain.filter_tiles(w0), cols=12 if w0.shape[0] <= 48 else 16), key="flt_first",
                         width="stretch")
         st.markdown("**Any layer, one filter at a time.** A filter of a deeper layer has one "
                     "k x k slice per input channel (the previous layer's channels): red weights "

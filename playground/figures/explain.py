@@ -101,7 +101,7 @@ def feature_grid(maps, titles: list[str], cols: int = 8, title: str | None = Non
     cols = max(1, min(cols, n))
     gap = max(2, w // 10)
     m, corners = mosaic(a, cols, gap=gap, fill=255, row_gap=gap + max(8, h // 4))
-    fig = px.imshow(m, binary_string=True, zmin=0, zmax=255)
+    fig = px.imshow(m.astype(np.uint8), binary_string=True, zmin=0, zmax=255)
     fig.update_traces(hoverinfo="skip", hovertemplate=None)
     _titles(fig, corners, titles, w)
     top = 60 if title else 26
@@ -123,7 +123,7 @@ def filter_tiles(tiles, cols: int = 16, title: str | None = None, cell: int = 70
     n, h, w = img.shape[:3]
     gap = max(2, w // 6)
     m, corners = mosaic(img, cols, gap=gap, fill=255, row_gap=gap + max(8, h // 3))
-    fig = px.imshow(m, binary_string=True)
+    fig = px.imshow(m.astype(np.uint8), binary_string=True)
     fig.update_traces(hoverinfo="skip", hovertemplate=None)
     _titles(fig, corners, [f"#{i}" for i in range(n)], w, size=12)
     top = 60 if title else 26

@@ -36,6 +36,11 @@ def pick(page, label: str, option: str) -> None:
     wait_idle(page)
 
 
+def show(locator) -> None:
+    """Scroll so that ``locator`` sits at the top of the view (for the screenshot after)."""
+    locator.first.evaluate("el => el.scrollIntoView({block: 'start'})")
+
+
 def choose_model(page) -> None:
     """The shipped default model when it exists, else a checkpoint uploaded through the picker."""
     if models.default_model_path().is_file():
@@ -73,10 +78,10 @@ def test_classify_upload_predicts_with_grad_cam(goto, page):
         assert imgs.nth(i).evaluate("el => el.complete && el.naturalWidth > 0")
     bars = page.locator(".js-plotly-plot").filter(has_text="probability (%)")
     assert bars.count() == 1
-    heading.scroll_into_view_if_needed()
+    show(heading)
     screenshot(page, "classify-upload")
     page.get_by_text("What the model receives").click()
-    page.get_by_text("3. Centre crop").scroll_into_view_if_needed()
+    show(page.get_by_text("3. Centre crop"))
     screenshot(page, "classify-model-input")
 
 
@@ -91,22 +96,26 @@ def test_inside_feature_maps_and_attributions(goto, page):
     grid = page.locator(".js-plotly-plot").filter(has_text="ch ")
     assert grid.count() >= 1 and grid.first.locator("image").count() >= 1
     assert grid.first.locator("g.annotation").count() >= 8     # one title per channel tile
-    page.get_by_role("tab", name="Feature maps").scroll_into_view_if_needed()
+    show(page.get_by_role("tab", name="Feature maps"))
     screenshot(page, "inside-feature-maps")
     pick(page, "Enlarge channel", "channel 3")
-    page.get_by_text(re.compile(r"Channel 3: min")).scroll_into_view_if_needed()
+    show(page.get_by_text(re.compile(r"Channel 3: min")))
     screenshot(page, "inside-feature-maps-enlarged")
     page.get_by_role("tab", name="Attributions").click()
     wait_idle(page)
     for m in ("Grad-CAM", "Guided Grad-CAM", "Saliency"):
         assert page.get_by_text(m, exact=True).count() >= 1
-    page.get_by_text("Heat-map opacity").scroll_into_view_if_needed()
+    show(page.get_by_text("Heat-map opacity"))
     screenshot(page, "inside-attributions")
     page.get_by_role("tab", name="Kernel sandbox").click()
     wait_idle(page)
-    page.get_by_text(re.compile("Most similar filter in")).scroll_into_view_if_needed()
+    show(page.get_by_text(re.compile("Most similar filter in")))
     screenshot(page, "inside-kernels")
+    show(page.get_by_text("Your kernel").first)
+    screenshot(page, "inside-kernels-similar")
     page.get_by_role("tab", name="Filters").click()
     wait_idle(page)
-    page.get_by_role("tab", name="Filters").scroll_into_view_if_needed()
+    show(page.get_by_role("tab", name="Filters"))
     screenshot(page, "inside-filters")
+    show(page.get_by_text("Any layer, one filter at a time."))
+    screenshot(page, "inside-filters-deeper")
