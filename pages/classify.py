@@ -47,9 +47,10 @@ with c_cam:
         show_error("Grad-CAM could not be computed for this model.", err)
         cam = None
     if cam is not None:
-        alpha = st.slider("Heat-map opacity", 0.0, 1.0, 0.5, 0.05, key="cam_alpha")
+        alpha = st.session_state.get("cam_alpha", 0.5)
         st.image(images.overlay(images.upscale(prep.shown), cam, alpha), width="stretch",
                  caption="red: regions that raise the score most; blue: little or none")
+        st.slider("Heat-map opacity", 0.0, 1.0, 0.5, 0.05, key="cam_alpha")
         if pic.mask is not None:
             r, c = explain.peak(torch.from_numpy(np.ascontiguousarray(cam)))
             inside = bool(pic.mask[r, c]) if pic.mask.shape == cam.shape else None

@@ -252,9 +252,11 @@ def colormap(name: str = "Turbo") -> np.ndarray:
     return _LUTS[name]
 
 
-def overlay(photo: np.ndarray, heat, alpha: float = 0.5, cmap: str = "Turbo") -> np.ndarray:
+def overlay(photo: np.ndarray, heat, alpha: float = 0.5, cmap: str = "Turbo",
+            gray: bool = True) -> np.ndarray:
     """``heat`` (H, W) in [0, 1], coloured with ``cmap``, blended over ``photo`` (H, W, 3 uint8)
-    with opacity ``alpha``. The heat map is resized to the photo when sizes differ."""
+    with opacity ``alpha``. The heat map is resized to the photo when sizes differ. ``gray``:
+    the photo is turned gray first, so the heat map's colours are not confused with its own."""
     if isinstance(heat, torch.Tensor):
         heat = heat.detach().float().cpu().numpy()
     heat = np.nan_to_num(np.asarray(heat, dtype=np.float32)).clip(0, 1)
@@ -264,7 +266,10 @@ def overlay(photo: np.ndarray, heat, alpha: float = 0.5, cmap: str = "Turbo") ->
         heat = torch.nn.functional.interpolate(t, size=(h, w), mode="bilinear",
                                                align_corners=False)[0, 0].clamp(0, 1).numpy()
     colours = colormap(cmap)[(heat * 255).round().astype(np.int64)]
-    out = (1 - alpha) * photo.astype(np.float32) + alpha * colours.astype(np.float32)
+    base = photo.astype(np.float32)
+    if gray:
+        base = np.repeat((base @ np.array([0.299, 0.587, 0.114], dtype=np.float32))[..., None], 3, axis=-1)
+    out = (1 - alpha) * base + alpha * colours.astype(np.float32)
     return out.round().clip(0, 255).astype(np.uint8)
 
 
