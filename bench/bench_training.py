@@ -129,7 +129,7 @@ def main(argv=None) -> int:
     ap.add_argument("--epochs", type=int, default=6)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--target", type=float, default=0.6, help="validation accuracy to reach")
+    ap.add_argument("--target", type=float, default=0.5, help="validation accuracy to reach")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--rounds", type=int, default=2, help="alternate app/course this many times")
     args = ap.parse_args(argv)

@@ -235,9 +235,11 @@ STATUS_ICON = {"queued": ":material/schedule:", "running": ":material/directions
                "failed": ":material/error:", "interrupted": ":material/pause_circle:"}
 
 
-def _stop(info: runs.RunInfo) -> None:
-    if not REG.stop(info.id) and info.remote:
-        runs.stop_remote(info)
+def _stop(run_id: str) -> None:
+    if not REG.stop(run_id):
+        info = runs.find_run(run_id)
+        if info is not None and info.remote:
+            runs.stop_remote(info)
 
 
 def _resume(run_id: str) -> None:
@@ -247,25 +249,35 @@ def _resume(run_id: str) -> None:
         st.session_state["train_resume_error"] = str(e)
 
 
-def live_panel(run_id: str) -> None:
+def _view(run_id: str) -> tuple[dict | None, runs.RunInfo | None]:
+    """(what to draw, the folder's info). A run this process trains is read from memory only
+    (a snapshot under its lock, no disk): this runs twice a second next to the training thread."""
+    live = REG.get(run_id)
+    if live is not None and not live.done.is_set():
+        return live.snapshot(), None
     info = runs.find_run(run_id)
-    if info is None:
+    return (runs.load_view(info), info) if info is not None else (None, None)
+
+
+def live_panel(run_id: str) -> None:
+    view, info = _view(run_id)
+    if view is None:
         st.warning("This run's folder is gone.")
         return
-    view = runs.load_view(info)
+    name = view["config"].get("name") or run_id
     status = view["status"]
     going = status in ("queued", "running")
     prog, steps, epochs = view["progress"], view["steps"], view["epochs"]
     classes = len(view["info"].get("classes") or []) or 10
     color = {"running": "blue", "queued": "gray", "finished": "green", "stopped": "orange",
              "failed": "red", "interrupted": "violet"}.get(status, "gray")
-    st.markdown(f"### {info.name} &nbsp; :{color}-badge[{STATUS_ICON.get(status, '')} {status.capitalize()}]")
-    if info.remote:
+    st.markdown(f"### {name} &nbsp; :{color}-badge[{STATUS_ICON.get(status, '')} {status.capitalize()}]")
+    if info is not None and info.remote:
         st.caption(f"Trained by another process (pid {info.pid}); followed through its metrics file.")
     cols = st.columns(6)
     sm = training.smooth([s["loss"] for s in steps if math.isfinite(s["loss"])])
     last = epochs[-1] if epochs else {}
-    cols[0].metric("Epoch", f"{prog.get('epoch', 0):.1f} / {prog.get('epochs', info.config.get('epochs', '?'))}")
+    cols[0].metric("Epoch", f"{prog.get('epoch', 0):.1f} / {prog.get('epochs') or view['config'].get('epochs', '?')}")
     cols[1].metric("Train loss", f"{sm[-1]:.3f}" if sm else "–", help="smoothed over recent steps")
     cols[2].metric("Val accuracy", f"{last['val_acc']:.1%}" if last else "–")
     ips = prog.get("images_per_second") if going else last.get("images_per_second")
@@ -277,7 +289,7 @@ def live_panel(run_id: str) -> None:
         c1, c2 = st.columns([5, 1], vertical_alignment="center")
         c1.progress(min(1.0, (prog.get("step") or 0) / total) if total else 0.0,
                     text=f"step {fmt_int(prog.get('step') or 0)} of {fmt_int(total)} · {view['message']}")
-        c2.button("Stop", key=f"train_stop_{run_id}", on_click=_stop, args=(info,), type="primary",
+        c2.button("Stop", key=f"train_stop_{run_id}", on_click=_stop, args=(run_id,), type="primary",
                   icon=":material/stop:", width="stretch")
     if status == "failed" and view["error"]:
         show_error(view["error"], detail=view.get("error_detail") or None)
@@ -290,16 +302,23 @@ def live_panel(run_id: str) -> None:
         return
     st.plotly_chart(figs.loss_curve(steps, epochs, advice, num_classes=classes),
                     key=f"train_loss_chart", width="stretch")
-    left, right = st.columns([2, 1])
-    if epochs:
-        left.plotly_chart(figs.epoch_curves(epochs), key="train_epoch_chart", width="stretch")
-    else:
-        left.info("Validation loss and accuracy appear after the first epoch.")
-    right.plotly_chart(figs.live_lr(steps), key="train_lr_chart", width="stretch")
     if going != (st.session_state.get("train_was_going", {}).get(run_id, going)):
         st.session_state.setdefault("train_was_going", {})[run_id] = going
         st.rerun(scope="app")
     st.session_state.setdefault("train_was_going", {})[run_id] = going
+
+
+def slow_panel(run_id: str) -> None:
+    """Epoch curves and the learning rate: they change slowly, so they refresh every 3 s."""
+    view, _ = _view(run_id)
+    if view is None or not view["steps"]:
+        return
+    left, right = st.columns([2, 1])
+    if view["epochs"]:
+        left.plotly_chart(figs.epoch_curves(view["epochs"]), key="train_epoch_chart", width="stretch")
+    else:
+        left.info("Validation loss and accuracy appear after the first epoch.")
+    right.plotly_chart(figs.live_lr(view["steps"]), key="train_lr_chart", width="stretch")
 
 
 def after_run(info: runs.RunInfo) -> None:
@@ -324,6 +343,11 @@ def after_run(info: runs.RunInfo) -> None:
         st.success("No validation image was misclassified.")
 
 
+def _run_label(info: runs.RunInfo) -> str:
+    """Name and start time (the status is shown live below; a label could go stale)."""
+    return f"{info.name}  ·  started {time.strftime('%d %b %H:%M', time.localtime(info.created))}"
+
+
 def watch_view() -> None:
     all_runs = runs.list_runs()
     if not all_runs:
@@ -334,7 +358,7 @@ def watch_view() -> None:
     if st.session_state.get("train_run") not in ids:
         st.session_state["train_run"] = ids[0]
     c1, c2 = st.columns([4, 1], vertical_alignment="bottom")
-    run_id = c1.selectbox("Run", ids, key="train_run", format_func=lambda i: by_id[i].label)
+    run_id = c1.selectbox("Run", ids, key="train_run", format_func=lambda i: _run_label(by_id[i]))
     info = by_id[run_id]
     err = st.session_state.pop("train_resume_error", None)
     if err:
@@ -344,6 +368,7 @@ def watch_view() -> None:
                   icon=":material/resume:", help="Continue from the last checkpoint (end of the last epoch).")
     going = info.status in ("queued", "running")
     st.fragment(run_every=0.5 if going else None)(live_panel)(run_id)
+    st.fragment(run_every=3.0 if going else None)(slow_panel)(run_id)
     if info.status == "finished":
         after_run(info)
     with st.expander("Run folder and checkpoints"):

@@ -43,7 +43,7 @@ def _thin(xs: Sequence[float], ys: Sequence[float], max_points: int) -> tuple[li
 
 
 def loss_curve(steps: list[dict], epochs: list[dict] | None = None, advice: list[Advice] | None = None,
-               *, num_classes: int | None = None, alpha: float = 0.9, max_points: int = 1000) -> go.Figure:
+               *, num_classes: int | None = None, alpha: float = 0.9, max_points: int = 600) -> go.Figure:
     """Per-step training loss, raw (light) and smoothed (bold), validation loss at each epoch's
     end, the chance level ln(classes), and the coach's findings marked on the curve."""
     x = [s["step"] for s in steps]
@@ -126,7 +126,7 @@ def lr_curve(lrs: Sequence[float], steps_per_epoch: int, title: str = "Learning 
 
 def live_lr(steps: list[dict]) -> go.Figure:
     x = [s["step"] for s in steps]
-    xs, ys = _thin(x, [s["lr"] for s in steps], 1000)
+    xs, ys = _thin(x, [s["lr"] for s in steps], 300)
     layout = _base_layout("Learning rate", 280)
     layout.update(xaxis=dict(title=dict(text="training step (batches)")),
                   yaxis=dict(title=dict(text="learning rate"), exponentformat="e", rangemode="tozero"))
@@ -145,7 +145,11 @@ def compare_runs(series: list[dict[str, Any]], metric: str = "val_acc") -> go.Fi
                                  mode="lines+markers", name=s["name"],
                                  line=dict(color=PALETTE[i % len(PALETTE)], width=3), marker=dict(size=8)))
     fig.update_xaxes(title_text="epoch")
-    fig.update_yaxes(title_text=label, tickformat=".0%" if "acc" in metric else None)
+    if "acc" in metric:
+        fig.update_yaxes(title_text=label, tickformat=".0%", range=[0, 1.02])
+    else:
+        fig.update_yaxes(title_text=label, rangemode="tozero")
+    fig.update_xaxes(rangemode="tozero")
     return _layout(fig, f"{label.capitalize()} by run", height=400)
 
 

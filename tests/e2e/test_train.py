@@ -70,3 +70,41 @@ def test_start_watch_switch_back_stop(goto, page):
     assert page.evaluate(POINTS) == stopped_at  # nothing trains after the stop
     wait_idle(page)
     screenshot(page, "train-stopped")
+
+
+def view_button(page, name: str):
+    return page.locator("[data-testid='stButtonGroup'] button").filter(has_text=name).first
+
+
+def set_slider_to_min(page, label: str) -> None:
+    thumb = page.locator("[data-testid='stSlider']").filter(has_text=label).get_by_role("slider")
+    thumb.focus()
+    thumb.press("Home")
+    wait_idle(page)
+
+
+def test_short_run_finishes_with_analysis_and_compare(goto, page):
+    goto("")
+    goto("train")
+    view_button(page, "New run").click()
+    wait_idle(page)
+    set_slider_to_min(page, "Training images")
+    set_slider_to_min(page, "Epochs")
+    page.get_by_role("button", name="Start training").click()
+    deadline = time.time() + 180
+    while status(page) != "Finished" and time.time() < deadline:
+        time.sleep(0.5)
+    assert status(page) == "Finished"
+    wait_idle(page)
+    page.get_by_text("The most confidently wrong validation images").first.wait_for(timeout=30_000)
+    charts = page.evaluate("""() => [...document.querySelectorAll('.js-plotly-plot')].map(
+        el => String((el._fullLayout.title || {}).text || ''))""")
+    assert any("Confusion matrix" in c for c in charts) and any("Accuracy per class" in c for c in charts)
+    screenshot(page, "train-finished")
+    page.get_by_text("The most confidently wrong validation images").first.scroll_into_view_if_needed()
+    time.sleep(0.5)
+    screenshot(page, "train-finished-analysis")
+    view_button(page, "Compare").click()
+    wait_idle(page)
+    assert page.get_by_text("rows that differ between the runs are highlighted").count() == 1
+    screenshot(page, "train-compare")
