@@ -156,3 +156,15 @@ def test_default_model_with_a_generated_shape():
     assert_ok(at)
     assert "True class of this generated shape" in texts(at)
     assert "Grad-CAM's peak" in texts(at)
+
+
+def test_camera_is_asked_for_only_when_chosen():
+    at = with_uploaded_model()
+    assert len(at.get("camera_input")) == 0            # no camera prompt on page load
+    by_key(at.radio, "image_source").set_value("Camera").run()
+    cams = at.get("camera_input")
+    assert len(cams) == 1
+    cams[0].set_value(("shot.jpg", CAT, "image/jpeg"))
+    at.run()
+    assert_ok(at)
+    assert any(h.value.startswith("Prediction") for h in at.subheader)
