@@ -242,8 +242,9 @@ DATASETS = {
 
 
 def data_root() -> Path:
-    """Where torchvision datasets live: ``$PLAYGROUND_DATA_DIR``, default ``<repo>/data``."""
-    return Path(os.environ.get("PLAYGROUND_DATA_DIR") or ROOT / "data")
+    """Where torchvision datasets live: ``$PLAYGROUND_DATA_DIR``, default ``<repo>/data-cache``
+    (git-ignored)."""
+    return Path(os.environ.get("PLAYGROUND_DATA_DIR") or ROOT / "data-cache")
 
 
 def load_data(cfg: dict[str, Any], progress: Callable[[str, float], None] | None = None) -> Dataset:
