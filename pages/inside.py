@@ -48,7 +48,7 @@ with t_maps:
                             horizontal=True, format_func={"strength": "mean activation",
                                                           "peak": "largest value",
                                                           "index": "channel number"}.get)
-        a = torch.from_numpy(maps[layer])
+        a = torch.tensor(maps[layer])  # a copy: the cached arrays are read-only
         C, H, W = a.shape
         n_show = c3.slider("Channels shown", 1, min(C, 64), min(C, 32), key="fm_count") if C > 1 else 1
         order = explain.channel_order(a, order_by)[:n_show]
@@ -228,7 +228,7 @@ with t_kernel:
             fm = maps.get(name0) if maps else None
             if fm is not None:
                 st.markdown(f"**What filter {i} makes of the photo** ({name0}, channel {i})")
-                st.image(images.upscale(explain.scale_maps(torch.from_numpy(fm[i:i + 1]))[0].numpy()), clamp=True,
+                st.image(images.upscale(explain.scale_maps(torch.tensor(fm[i:i + 1]))[0].numpy()), clamp=True,
                          width="stretch")
 
 # --------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -222,7 +223,9 @@ def attribute(method: str, model: nn.Module, image: torch.Tensor, target: int | 
         if method == "Guided Grad-CAM":
             if layer is None:
                 layer = default_cam_layer(model, tuple(image.shape[1:]))
-            with _no_inplace(model):
+            with _no_inplace(model), warnings.catch_warnings():
+                # captum announces that it hooks the ReLUs (and removes the hooks after)
+                warnings.filterwarnings("ignore", message="Setting backward hooks on ReLU")
                 attr = GuidedGradCam(model, _module(model, layer)).attribute(x, target=target)
             return _pixel_map(attr)
         if method == "Saliency":

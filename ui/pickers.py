@@ -218,12 +218,17 @@ def attribution(mid: str, digest: str, method: str, target: int, layer: str | No
         return explain.attribute(method, _lm.model, _x, target, layer).numpy()
 
 
-@st.cache_data(max_entries=8, show_spinner=False)
+@st.cache_resource(max_entries=4, show_spinner=False)
 def feature_maps(mid: str, digest: str, _lm: models.LoadedModel, _x) -> dict[str, np.ndarray]:
+    """Every conv and pool layer's output (read-only arrays, shared, not copied per rerun: a
+    resnet18's maps are tens of MB)."""
     from playground import explain
 
     with model_lock(_lm):
-        return {k: v.numpy() for k, v in explain.feature_maps(_lm.model, _x).items()}
+        maps = {k: v.numpy() for k, v in explain.feature_maps(_lm.model, _x).items()}
+    for a in maps.values():
+        a.flags.writeable = False
+    return maps
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
