@@ -511,6 +511,18 @@ class Report:
     code: str
 
 
+class _NoModuleTracker:
+    """Counts everything under "Global" without touching global module hooks."""
+
+    parents = frozenset({"Global"})
+
+    def __enter__(self) -> "_NoModuleTracker":
+        return self
+
+    def __exit__(self, *args: object) -> None:
+        return None
+
+
 def analyze(layer: Layer) -> Report:
     """Run the real module on the ``meta`` device: the output shape is PyTorch's; parameters are
     counted on the module; MACs come from ``torch.utils.flop_counter`` (FLOPs / 2). Pooling has
@@ -523,7 +535,11 @@ def analyze(layer: Layer) -> Report:
     formulas = (explain(**dims[0]), explain(**dims[1]))
     module = layer.module("meta")
     x = torch.empty(layer.batch, layer.in_channels, layer.in_h, layer.in_w, device="meta")
-    with FlopCounterMode(display=False) as counter:
+    counter = FlopCounterMode(display=False)
+    # FlopCounterMode's default ModuleTracker installs process-wide module hooks that would also
+    # fire in a training thread running beside the page; one module needs no per-module split.
+    counter.mod_tracker = _NoModuleTracker()
+    with counter:
         y = module(x)
     out_shape = tuple(int(v) for v in y.shape)
     expected = (layer.batch, layer.out_channels if layer.has_channels_out else layer.in_channels,

@@ -443,3 +443,22 @@ def test_windows_figure_marks_uncovered_cells():
     fig = cf.windows_figure(8, [ar.window_taps(x, 3) for x in starts], uncovered=ar.uncovered(8, 3, 3))
     red = [sh for sh in fig.layout.shapes if sh.fillcolor == cf.UNCOVERED_FILL]
     assert sorted(int(sh.x0 + 0.5) for sh in red) == ar.uncovered(8, 3, 3) == [6, 7]
+
+
+def test_analyze_installs_no_process_wide_module_hooks(monkeypatch):
+    """FlopCounterMode's default tracker registers global module hooks, which would also fire in a
+    training thread running beside the page. analyze() must count without them."""
+    import torch.nn.modules.module as module_mod
+
+    added = []
+
+    class Spy(dict):
+        def __setitem__(self, key, value):
+            added.append(key)
+            super().__setitem__(key, value)
+
+    for name in ("_global_forward_pre_hooks", "_global_forward_hooks"):
+        monkeypatch.setattr(module_mod, name, Spy(getattr(module_mod, name)))
+    report = ar.analyze(ar.Layer("Conv2d", 32, 32, 3, 16, 3, 1, 1))
+    assert report.macs == 16 * 32 * 32 * 3 * 3 * 3
+    assert added == []
