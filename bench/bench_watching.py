@@ -146,6 +146,47 @@ def measure(browser, gc_on: bool, phase: float, pairs: int) -> tuple[list[float]
     return alone, watched
 
 
+def measure_server_only(phase: float, pairs: int) -> tuple[list[float], list[float]]:
+    """No browser: the Training runs page re-run in this process (Streamlit's AppTest, the whole
+    page, heavier than the live fragment alone) twice a second next to a training thread, against
+    the thread alone. This is the server's share of the cost of watching."""
+    import torch
+
+    sys.path.insert(0, str(ROOT))
+    from streamlit.testing.v1 import AppTest
+
+    from playground import runs, training
+
+    alone, watched = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["PLAYGROUND_RUNS_DIR"] = tmp
+        reg = runs.registry()
+        cfg = training.RunConfig(name="bench", data={"name": "shapes", "n_train": 32000, "n_val": 1000},
+                                 epochs=50, model={"preset": "shapes_cnn"})
+        rid = reg.start(cfg)
+        run = reg.get(rid)
+        while len(run.steps) < 5:
+            time.sleep(0.2)
+        at = AppTest.from_file(str(ROOT / "pages" / "train.py"), default_timeout=120)
+        at.session_state["train_view"] = "Watch"
+        at.run()
+        bs = cfg.batch_size
+        for _ in range(pairs):
+            t0 = time.time()
+            time.sleep(phase)
+            alone.append(rate(run.snapshot()["steps"], t0, time.time(), bs))
+            t0 = time.time()
+            while time.time() - t0 < phase:
+                t1 = time.time()
+                at.run()
+                time.sleep(max(0.0, 0.5 - (time.time() - t1)))
+            watched.append(rate(run.snapshot()["steps"], t0, time.time(), bs))
+        reg.stop(rid)
+        run.done.wait(30)
+        del torch
+    return alone, watched
+
+
 def report(name: str, alone: list[float], watched: list[float]) -> None:
     a, w = sum(alone) / len(alone), sum(watched) / len(watched)
     print(f"{name}: nobody watching {a:,.0f} images/s ({', '.join(f'{x:,.0f}' for x in alone)}); "
@@ -162,6 +203,8 @@ def main(argv=None) -> int:
     ap.add_argument("--phase", type=float, default=12.0, help="seconds per phase")
     ap.add_argument("--pairs", type=int, default=3, help="alone/watched phase pairs")
     ap.add_argument("--compare-gc", action="store_true", help="also measure with postScriptGC on")
+    ap.add_argument("--server-only", action="store_true",
+                    help="also measure the page re-run in-process (AppTest) with no browser")
     args = ap.parse_args(argv)
     if not Path(CHROMIUM).exists():
         raise SystemExit(f"{CHROMIUM} not found (apt-get install chromium)")
@@ -176,6 +219,9 @@ def main(argv=None) -> int:
             alone2, watched2 = measure(browser, True, args.phase, args.pairs)
             report("postScriptGC on (Streamlit's default)", alone2, watched2)
         browser.close()
+    if args.server_only:
+        alone3, watched3 = measure_server_only(args.phase, args.pairs)
+        report("server only (page re-run twice a second in-process, no browser)", alone3, watched3)
     print("note: shared 2-core machine, chromium and the server compete with training for the same cores; "
           "phases alternate so that other load hits both alike")
     return 0

@@ -301,7 +301,7 @@ def live_panel(run_id: str) -> None:
         st.info("Waiting for the first training step ..." if going else "This run has no metrics.")
         return
     st.plotly_chart(figs.loss_curve(steps, epochs, advice, num_classes=classes),
-                    key=f"train_loss_chart", width="stretch")
+                    key="train_loss_chart", width="stretch", config={"displaylogo": False})
     if going != (st.session_state.get("train_was_going", {}).get(run_id, going)):
         st.session_state.setdefault("train_was_going", {})[run_id] = going
         st.rerun(scope="app")
