@@ -14,12 +14,12 @@ import torch  # noqa: E402,F401
 gc.freeze()
 
 PAGES = [
-    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
-    st.Page("pages/conv_arithmetic.py", title="Conv arithmetic", icon=":material/calculate:", url_path="conv_arithmetic"),
-    st.Page("pages/network.py", title="Network inspector", icon=":material/account_tree:", url_path="network"),
-    st.Page("pages/train.py", title="Training runs", icon=":material/model_training:", url_path="train"),
-    st.Page("pages/inside.py", title="Look inside", icon=":material/visibility:", url_path="inside"),
-    st.Page("pages/classify.py", title="Classify a photo", icon=":material/photo_camera:", url_path="classify"),
+    st.Page("views/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("views/conv_arithmetic.py", title="Conv arithmetic", icon=":material/calculate:", url_path="conv_arithmetic"),
+    st.Page("views/network.py", title="Network inspector", icon=":material/account_tree:", url_path="network"),
+    st.Page("views/train.py", title="Training runs", icon=":material/model_training:", url_path="train"),
+    st.Page("views/inside.py", title="Look inside", icon=":material/visibility:", url_path="inside"),
+    st.Page("views/classify.py", title="Classify a photo", icon=":material/photo_camera:", url_path="classify"),
 ]
 
 nav = st.navigation(PAGES)

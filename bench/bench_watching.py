@@ -167,7 +167,7 @@ def measure_server_only(phase: float, pairs: int) -> tuple[list[float], list[flo
         run = reg.get(rid)
         while len(run.steps) < 5:
             time.sleep(0.2)
-        at = AppTest.from_file(str(ROOT / "pages" / "train.py"), default_timeout=120)
+        at = AppTest.from_file(str(ROOT / "views" / "train.py"), default_timeout=120)
         at.session_state["train_view"] = "Watch"
         at.run()
         bs = cfg.batch_size

@@ -1,6 +1,6 @@
 """AppTest helpers shared by every page test.
 
-`run_page("conv_arithmetic")` runs pages/conv_arithmetic.py in Streamlit's AppTest with a
+`run_page("conv_arithmetic")` runs views/conv_arithmetic.py in Streamlit's AppTest with a
 timeout long enough for torch imports, and fails on any exception element.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ TIMEOUT = 120  # seconds: the first run imports torch
 
 
 def page(name: str) -> AppTest:
-    return AppTest.from_file(str(ROOT / "pages" / f"{name}.py"), default_timeout=TIMEOUT)
+    return AppTest.from_file(str(ROOT / "views" / f"{name}.py"), default_timeout=TIMEOUT)
 
 
 def run_page(name: str) -> AppTest:

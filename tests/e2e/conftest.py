@@ -41,10 +41,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def app_server(tmp_path_factory) -> AppServer:
+def start_server(runs_dir: Path) -> AppServer:
+    """`streamlit run app.py` on a free port, returned once /_stcore/health answers."""
     ARTIFACTS.mkdir(exist_ok=True)
-    runs_dir = tmp_path_factory.mktemp("runs")
     port = _free_port()
     log = ARTIFACTS / f"streamlit-{port}.log"
     env = {**os.environ, "PLAYGROUND_RUNS_DIR": str(runs_dir), "PYTHONUNBUFFERED": "1"}
@@ -67,13 +66,30 @@ def app_server(tmp_path_factory) -> AppServer:
             proc.kill()
             pytest.fail(f"streamlit did not come up; log:\n{log.read_text()[-3000:]}")
         time.sleep(0.3)
-    server = AppServer(url, port, runs_dir, log, proc)
-    yield server
-    proc.terminate()
+    return AppServer(url, port, runs_dir, log, proc)
+
+
+def stop_server(server: AppServer) -> None:
+    server.proc.terminate()
     try:
-        proc.wait(timeout=15)
+        server.proc.wait(timeout=15)
     except subprocess.TimeoutExpired:
-        proc.kill()
+        server.proc.kill()
+
+
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory) -> AppServer:
+    server = start_server(tmp_path_factory.mktemp("runs"))
+    yield server
+    stop_server(server)
+
+
+@pytest.fixture
+def fresh_server(tmp_path) -> AppServer:
+    """A server of the test's own, never visited: for what happens on a first request."""
+    server = start_server(tmp_path / "runs")
+    yield server
+    stop_server(server)
 
 
 @pytest.fixture(scope="session")

@@ -8,16 +8,7 @@ import time
 from tests.e2e.helpers import screenshot, wait_idle, widget
 
 
-_warm = {"done": False}
-
-
 def _open(goto, page):
-    # Once per server: open the home page first. The very first request straight to
-    # /conv_arithmetic on a fresh server is served before st.navigation has registered the pages
-    # (Streamlit then runs pages/conv_arithmetic.py alone, without app.py's layout).
-    if not _warm["done"]:
-        goto("")
-        _warm["done"] = True
     goto("conv_arithmetic")
     return page
 

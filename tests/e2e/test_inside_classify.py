@@ -59,9 +59,6 @@ def upload_photo(page) -> None:
 
 
 def open_page(goto, url_path: str) -> None:
-    # The entry script first (Streamlit serves a fresh server's first direct deep link from the
-    # pages/ folder, without app.py's navigation and wide layout, until app.py has run once).
-    goto("")
     goto(url_path)
 
 

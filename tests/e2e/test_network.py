@@ -18,9 +18,6 @@ def set_number(page, label: str, value: int) -> None:
 
 
 def open_inspector(goto):
-    # through the app's entry first: on a fresh server, opening /network directly runs the page
-    # through Streamlit's pages/ folder discovery instead of app.py's st.navigation
-    goto("")
     return goto("network")
 
 

@@ -7,24 +7,34 @@ st.markdown("See convolutional networks work: one layer's arithmetic, a whole ne
 
 # (page file, title, material icon, one-line description). Only pages that exist are listed.
 PAGES = [
-    ("pages/conv_arithmetic.py", "Conv arithmetic", ":material/calculate:",
+    ("views/conv_arithmetic.py", "Conv arithmetic", ":material/calculate:",
      "Turn every knob of one conv or pooling layer; see the output shape, the formula with the "
      "numbers filled in, and the kernel sliding over real values."),
-    ("pages/network.py", "Network inspector", ":material/account_tree:",
+    ("views/network.py", "Network inspector", ":material/account_tree:",
      "A whole network layer by layer: shapes, parameters, MACs and receptive fields, the block "
      "diagram, and shape errors explained with a one-click fix; export as PyTorch code."),
-    ("pages/train.py", "Training runs", ":material/model_training:",
+    ("views/train.py", "Training runs", ":material/model_training:",
      "Launch a training run, watch loss and accuracy move live, stop it, compare runs; the "
      "coach reads the curves (NaN, not learning, overfitting, too-high learning rate)."),
-    ("pages/inside.py", "Look inside", ":material/visibility:",
+    ("views/inside.py", "Look inside", ":material/visibility:",
      "A trained network's filters, every layer's feature maps for your photo, Grad-CAM and other "
      "attributions side by side, and a kernel sandbox."),
-    ("pages/classify.py", "Classify a photo", ":material/photo_camera:",
+    ("views/classify.py", "Classify a photo", ":material/photo_camera:",
      "Upload or snap a photo: the top predictions with their probabilities, and where the "
      "model looked (Grad-CAM)."),
 ]
-cols = st.columns(len(PAGES))
-for col, (path, title, icon, text) in zip(cols, PAGES):
-    with col.container(border=True):
-        st.page_link(path, label=title, icon=icon)
-        st.write(text)
+PER_ROW = 3
+for start in range(0, len(PAGES), PER_ROW):
+    cols = st.columns(PER_ROW)
+    for col, (path, title, icon, text) in zip(cols, PAGES[start:start + PER_ROW]):
+        with col.container(border=True, height="stretch"):
+            st.page_link(path, label=f"**{title}**", icon=icon)
+            st.write(text)
+
+with st.expander("Works offline"):
+    st.markdown(
+        "Everything runs on this computer without internet: the default dataset is generated "
+        "(coloured shapes with their masks), and the default model for *Look inside* and "
+        "*Classify a photo* was trained on it by this project's own training code "
+        "(`make default-model`). Online, torchvision's real datasets (MNIST, FashionMNIST, "
+        "CIFAR-10) and ImageNet-pretrained models download once and are cached.")
