@@ -33,7 +33,13 @@ import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parents[1]
 
-SHAPE_CLASSES = ("circle", "square", "triangle", "star", "cross", "ring", "heart", "crescent")
+# The default classes are all solid shapes, so "where the object is" (its mask) is also where its
+# evidence is: a network's attention can be scored against the mask. Hollow shapes (ring,
+# crescent) are available on request; their centre is background, and Grad-CAM's coarse map
+# peaks there (tests/unit/test_explain.py measures both).
+DEFAULT_SHAPES = ("circle", "square", "triangle", "star", "cross", "heart", "diamond", "semicircle")
+HOLLOW_SHAPES = ("ring", "crescent")
+SHAPE_CLASSES = DEFAULT_SHAPES + HOLLOW_SHAPES
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
@@ -92,9 +98,9 @@ def _inside(kind: str, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     if kind == "star":
         t = torch.remainder(phi + math.pi / 2, 2 * math.pi / 5) / (2 * math.pi / 5)
         tri = (t - 0.5).abs() * 2                      # 1 at the tips, 0 between them
-        return r <= 0.42 + 0.63 * tri ** 1.5
+        return r <= 0.5 + 0.55 * tri ** 1.5
     if kind == "cross":
-        return ((u.abs() <= 0.3) & (v.abs() <= 1.0)) | ((v.abs() <= 0.3) & (u.abs() <= 1.0))
+        return ((u.abs() <= 0.36) & (v.abs() <= 1.0)) | ((v.abs() <= 0.36) & (u.abs() <= 1.0))
     if kind == "ring":
         return (r <= 0.98) & (r >= 0.58)
     if kind == "heart":
@@ -102,11 +108,15 @@ def _inside(kind: str, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         return (x * x + y * y - 1) ** 3 - x * x * y ** 3 <= 0
     if kind == "crescent":
         return (r <= 0.98) & ((u - 0.45) ** 2 + v ** 2 > 0.75 ** 2)
+    if kind == "diamond":                               # an elongated rhombus (not a square)
+        return u.abs() / 1.0 + v.abs() / 0.62 <= 1.0
+    if kind == "semicircle":                            # a half disc, its middle at the origin
+        return (u * u + (v + 0.45) ** 2 <= 1.0) & (v >= -0.45)
     raise KeyError(kind)
 
 
-def make_shapes(n: int, size: int = 32, seed: int = 0, *, classes: tuple[str, ...] = SHAPE_CLASSES,
-                min_frac: float = 0.45, max_frac: float = 0.75, noise: float = 0.06,
+def make_shapes(n: int, size: int = 32, seed: int = 0, *, classes: tuple[str, ...] = DEFAULT_SHAPES,
+                min_frac: float = 0.5, max_frac: float = 0.75, noise: float = 0.06,
                 texture: float = 1.0, chunk: int = 2048) -> ShapesData:
     """``n`` images of ``size`` x ``size`` pixels, one shape each, balanced classes in random
     order. The object's width is ``min_frac``..``max_frac`` of the image side. ``texture``
@@ -256,7 +266,7 @@ def load_data(cfg: dict[str, Any], progress: Callable[[str, float], None] | None
     if name == "shapes":
         size = int(cfg.get("size", 32))
         seed = int(cfg.get("seed", 0))
-        kinds = tuple(cfg.get("classes") or SHAPE_CLASSES)
+        kinds = tuple(cfg.get("classes") or DEFAULT_SHAPES)
         tex = float(cfg.get("texture", 1.0))
         tr = make_shapes(int(cfg.get("n_train", 8000)), size, seed, classes=kinds, texture=tex)
         va = make_shapes(int(cfg.get("n_val", 2000)), size, seed + 1_000_003, classes=kinds, texture=tex)

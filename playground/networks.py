@@ -535,10 +535,12 @@ PRESETS: dict[str, Spec] = {
     },
     "shapes_cnn": {
         "name": "Shapes CNN (the default model)",
-        "description": "A small all-conv network for the generated shapes: three conv-BN-ReLU "
-                       "stages with pooling, global average pooling, fc -> classes.",
+        "description": "The shipped default model's network: four conv-BN-ReLU layers (24, 48, 64, "
+                       "64 channels, 3x3) with two 2x2 max-pools, global average pooling and one "
+                       "linear layer. Small and all-conv, so Grad-CAM on its last conv stage "
+                       "shows where it looks.",
         "input_shape": [3, 32, 32],
-        "layers": [*_cbr(32), POOL2, *_cbr(64), POOL2, *_cbr(96), *_cbr(96),
+        "layers": [*_cbr(24), POOL2, *_cbr(48), POOL2, *_cbr(64), *_cbr(64),
                    {"type": "globalavgpool"}, {"type": "flatten"}, {"type": "linear", "out": 8}],
     },
 }

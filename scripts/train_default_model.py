@@ -21,27 +21,11 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from playground import checkpoints, runs, training  # noqa: E402
+from playground import checkpoints, networks, runs, training  # noqa: E402
 from playground.training import Run, RunConfig  # noqa: E402
 
-R = {"type": "relu"}
-
-
-def _cbr(out: int) -> list[dict]:
-    return [{"type": "conv2d", "out": out, "kernel": 3, "padding": 1, "bias": False},
-            {"type": "batchnorm2d"}, R]
-
-
-SPEC = {
-    "name": "Shapes CNN (default model)",
-    "description": "Four conv-BN-ReLU layers (24, 48, 64, 64 channels, 3x3) with two 2x2 "
-                   "max-pools, global average pooling and one linear layer: small, all-conv, "
-                   "so Grad-CAM on the last conv layer shows where it looks.",
-    "input_shape": [3, 32, 32],
-    "layers": [*_cbr(24), {"type": "maxpool2d", "kernel": 2}, *_cbr(48), {"type": "maxpool2d", "kernel": 2},
-               *_cbr(64), *_cbr(64), {"type": "globalavgpool"}, {"type": "flatten"},
-               {"type": "linear", "out": 8}],
-}
+# The network is the course-style preset the inspector and the training page also offer.
+SPEC = networks.preset("shapes_cnn")
 
 
 def config(epochs: int, n_train: int, seed: int) -> RunConfig:

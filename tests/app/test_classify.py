@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 from playground import checkpoints, models, networks
+from playground.data import DEFAULT_SHAPES
 from tests.app.helpers import assert_ok, by_key, page, texts
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,7 +21,7 @@ SPEC = {"name": "tiny shapes net", "input_shape": [3, 32, 32],
                    {"type": "maxpool2d", "kernel": 2},
                    {"type": "conv2d", "out": 8, "kernel": 3, "padding": 1}, {"type": "relu"},
                    {"type": "globalavgpool"}, {"type": "flatten"}, {"type": "linear", "out": 8}]}
-CLASSES = ["circle", "square", "triangle", "star", "cross", "ring", "heart", "crescent"]
+CLASSES = list(DEFAULT_SHAPES)
 
 
 def checkpoint_bytes() -> bytes:

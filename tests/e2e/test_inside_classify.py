@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 
 from playground import checkpoints, models, networks
+from playground.data import DEFAULT_SHAPES
 from tests.e2e.helpers import ARTIFACTS, ROOT, screenshot, wait_idle, widget
 
 CAT = ROOT / "assets" / "samples" / "cat.jpg"
@@ -22,8 +23,7 @@ def tiny_checkpoint() -> Path:
     path = ARTIFACTS / "e2e-tiny.pt"
     torch.manual_seed(0)
     checkpoints.save_checkpoint(path, networks.build(SPEC).eval(), spec=SPEC,
-                                class_names=["circle", "square", "triangle", "star", "cross",
-                                             "ring", "heart", "crescent"],
+                                class_names=list(DEFAULT_SHAPES),
                                 input_shape=[3, 32, 32], mean=[0.5] * 3, std=[0.25] * 3)
     return path
 

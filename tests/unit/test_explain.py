@@ -202,19 +202,16 @@ def test_filter_tiles():
 
 
 # ---------------------------------------------------------------------------------- the default model
-HOLLOW = {"ring", "crescent"}   # shapes whose centre (or concavity) is background
-
-
-@pytest.fixture(scope="module")
-def default_cams():
-    """Grad-CAM of the true class at the default layer for 200 fresh shapes (seed 777 is not a
-    training seed), with each object's mask and class."""
+def _cams(n: int, seed: int, classes=None):
+    """Grad-CAM of the true class at the default layer for ``n`` fresh shapes (seeds >= 777 are
+    never training seeds), with each object's mask and class."""
     path = default_model_path()
     if not path.is_file():
         pytest.fail(f"{path} is missing: run `make default-model`.")
     ck = checkpoints.load_checkpoint(path)
     model = ck.model.eval()
-    data = make_shapes(200, size=ck.input_shape[1], seed=777)
+    kw = {} if classes is None else {"classes": classes}
+    data = make_shapes(n, size=ck.input_shape[1], seed=seed, **kw)
     mean = torch.tensor(ck.mean).view(1, -1, 1, 1)
     std = torch.tensor(ck.std).view(1, -1, 1, 1)
     x = (data.images.float() / 255 - mean) / std
@@ -226,25 +223,36 @@ def default_cams():
     return out
 
 
+@pytest.fixture(scope="module")
+def default_cams():
+    return _cams(200, seed=777)
+
+
 def peak_rate(cams) -> float:
     return sum(bool(mask[explain.peak(cam)]) for cam, mask, _ in cams) / len(cams)
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "Known gap (see the issue 5 report): on the shipped model the peak lands inside the mask on "
-    "78.5% of the 200; for rings the peak sits in the hole (2 of 25), for crescents in the "
-    "concavity, because the last conv layer's units see the whole shape (receptive field 26 px "
-    "on 8 x 8 maps) and answer most at its centre. strict: passes loudly once fixed."))
+    "Open (issue 5): on the shipped model the peak lands inside the mask on 87-90% of fresh test "
+    "sets (seeds 777, 901, 1234: 87.0%, 87.0%, 90.2%). Convex shapes score 88-100%; cross and "
+    "star 52-70%: on the 8x8 last maps (4 px cells) the peak falls in the concave quadrant next "
+    "to the centre. A 16x16 dilated variant did worse (84.5-87%: circles peak on their boundary). "
+    "strict: passes loudly once fixed, then drop this marker."))
 def test_grad_cam_peaks_on_the_object_with_the_default_model(default_cams):
-    """Done means: the Grad-CAM peak lies inside the object's mask on >= 90% of the test set."""
+    """Done means: on the shipped model the Grad-CAM peak lies inside the object's mask on >= 90%
+    of a fresh generated test set."""
     assert peak_rate(default_cams) >= 0.90
 
 
 def test_grad_cam_finds_the_object_with_the_default_model(default_cams):
-    """What holds today: the peak is on the object for >= 90% of the solid shapes, and for
-    >= 95% of all shapes Grad-CAM is stronger on the object than around it."""
-    solid = [c for c in default_cams if c[2] not in HOLLOW]
-    assert peak_rate(solid) >= 0.90
+    """What holds today: the peak is on the object for >= 85% of a fresh test set, for at least
+    half of every class, and Grad-CAM is stronger on the object than around it for >= 95%."""
+    assert peak_rate(default_cams) >= 0.85
+    by_class: dict[str, list] = {}
+    for c in default_cams:
+        by_class.setdefault(c[2], []).append(c)
+    rates = {k: peak_rate(v) for k, v in by_class.items()}
+    assert len(rates) == 8 and min(rates.values()) >= 0.5, rates
     stronger = sum(bool(cam[mask].mean() > cam[~mask].mean()) for cam, mask, _ in default_cams)
     assert stronger / len(default_cams) >= 0.95
 
