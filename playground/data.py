@@ -429,10 +429,20 @@ def describe_zip(source: str | os.PathLike | bytes) -> dict[str, int]:
 
 def _decode(data: bytes, size: int) -> torch.Tensor:
     """RGB uint8 (3, size, size) from image bytes: centre crop to a square, resize."""
+    import warnings
+
     from PIL import Image
 
-    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
-    with Image.open(io.BytesIO(data)) as im:
+    # Our own pixel limit, checked on the header before decoding; PIL's global limit is left
+    # alone (it is process-wide state other code relies on). Beyond twice PIL's own limit, open()
+    # raises DecompressionBombError, which the caller reports as a skipped image.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        im = Image.open(io.BytesIO(data))
+    with im:
+        if im.size[0] * im.size[1] > MAX_IMAGE_PIXELS:
+            raise DataError(f"{im.size[0]:,} x {im.size[1]:,} pixels is more than the "
+                            f"{MAX_IMAGE_PIXELS / 1e6:.0f} megapixel limit.")
         im.draft("RGB", (size * 2, size * 2))
         im = im.convert("RGB")
         w, h = im.size

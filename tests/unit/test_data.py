@@ -200,3 +200,14 @@ def test_folder_of_class_folders(tmp_path):
     ds = data.load_data({"name": "folder", "path": str(tmp_path), "size": 8, "val_fraction": 0.2})
     assert ds.class_names == ["a", "b"] and len(ds.train_y) + len(ds.val_y) == 10
     assert ds.notes and "1 files" in ds.notes[0]
+
+
+def test_pixel_bomb_in_a_zip_is_skipped_and_pil_is_left_alone():
+    from tests.unit.test_images import png_header_only
+
+    before = Image.MAX_IMAGE_PIXELS
+    bombs = [("pets/cats/bomb.png", png_header_only(9000, 9000)),       # 81 MP: ours refuses
+             ("pets/dogs/bigger.png", png_header_only(30000, 30000))]   # 900 MP: PIL refuses
+    ds = data.load_image_folder(_zip(GOOD + bombs), size=16, val_fraction=0.2, seed=0)
+    assert len(ds.train_y) + len(ds.val_y) == 20                          # the 20 good images
+    assert Image.MAX_IMAGE_PIXELS == before
