@@ -535,12 +535,13 @@ PRESETS: dict[str, Spec] = {
     },
     "shapes_cnn": {
         "name": "Shapes CNN (the default model)",
-        "description": "The shipped default model's network: four conv-BN-ReLU layers (24, 48, 64, "
-                       "64 channels, 3x3) with two 2x2 max-pools, global average pooling and one "
-                       "linear layer. Small and all-conv, so Grad-CAM on its last conv stage "
-                       "shows where it looks.",
+        "description": "The shipped default model's network: five conv-BN-ReLU layers (24, 48, 64, "
+                       "64, 64 channels, 3x3) with two 2x2 max-pools, global average pooling and "
+                       "one linear layer. Small and all-conv; its last layer's receptive field "
+                       "(34 px) covers a whole shape from every position, so Grad-CAM on it "
+                       "peaks on the shape itself.",
         "input_shape": [3, 32, 32],
-        "layers": [*_cbr(24), POOL2, *_cbr(48), POOL2, *_cbr(64), *_cbr(64),
+        "layers": [*_cbr(24), POOL2, *_cbr(48), POOL2, *_cbr(64), *_cbr(64), *_cbr(64),
                    {"type": "globalavgpool"}, {"type": "flatten"}, {"type": "linear", "out": 8}],
     },
 }

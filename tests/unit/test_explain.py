@@ -57,7 +57,7 @@ def test_default_layer_is_last_spatial(resnet, spec_net):
     assert explain.default_cam_layer(resnet, (3, 32, 32)) == "layer3"      # layer4 is 1 x 1 there
     assert explain.default_cam_layer(spec_net) == "res6"
     shapes = networks.build(networks.preset("shapes_cnn"))
-    assert explain.default_cam_layer(shapes) == "relu4"                  # conv4 -> bn4 -> relu4
+    assert explain.default_cam_layer(shapes) == "relu5"                  # conv5 -> bn5 -> relu5
     mlp = nn.Sequential(nn.Flatten(), nn.Linear(12, 3))
     with pytest.raises(ValueError, match="no convolutional"):
         explain.default_cam_layer(mlp, (3, 2, 2))
@@ -232,29 +232,21 @@ def peak_rate(cams) -> float:
     return sum(bool(mask[explain.peak(cam)]) for cam, mask, _ in cams) / len(cams)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Open (issue 5): on the shipped model the peak lands inside the mask on 87-90% of fresh test "
-    "sets (seeds 777, 901, 1234: 87.0%, 87.0%, 90.2%). Convex shapes score 88-100%; cross and "
-    "star 52-70%: on the 8x8 last maps (4 px cells) the peak falls in the concave quadrant next "
-    "to the centre. A 16x16 dilated variant did worse (84.5-87%: circles peak on their boundary). "
-    "strict: passes loudly once fixed, then drop this marker."))
 def test_grad_cam_peaks_on_the_object_with_the_default_model(default_cams):
     """Done means: on the shipped model the Grad-CAM peak lies inside the object's mask on >= 90%
-    of a fresh generated test set."""
+    of a fresh generated test set; and Grad-CAM is stronger on the object than around it."""
     assert peak_rate(default_cams) >= 0.90
+    stronger = sum(bool(cam[mask].mean() > cam[~mask].mean()) for cam, mask, _ in default_cams)
+    assert stronger / len(default_cams) >= 0.95
 
 
-def test_grad_cam_finds_the_object_with_the_default_model(default_cams):
-    """What holds today: the peak is on the object for >= 85% of a fresh test set, for at least
-    half of every class, and Grad-CAM is stronger on the object than around it for >= 95%."""
-    assert peak_rate(default_cams) >= 0.85
+def test_grad_cam_peaks_on_the_object_for_every_class(default_cams):
+    """No class is left behind, concave ones (cross, star) included."""
     by_class: dict[str, list] = {}
     for c in default_cams:
         by_class.setdefault(c[2], []).append(c)
     rates = {k: peak_rate(v) for k, v in by_class.items()}
-    assert len(rates) == 8 and min(rates.values()) >= 0.5, rates
-    stronger = sum(bool(cam[mask].mean() > cam[~mask].mean()) for cam, mask, _ in default_cams)
-    assert stronger / len(default_cams) >= 0.95
+    assert len(rates) == 8 and min(rates.values()) >= 0.7, rates
 
 
 # ---------------------------------------------------------------------------------- figures
