@@ -278,3 +278,29 @@ def show_model_input(prep: images.Prepared, key: str) -> None:
     with c2:
         names = [s["channel"] for s in prep.stats]
         st.plotly_chart(fx.value_histogram(prep.tensor, names), key=f"{key}_hist", width="stretch")
+
+
+@dataclass
+class Subject:
+    """What Classify and Look inside both start from: a model, a photo, what the model receives
+    and its class probabilities."""
+    lm: models.LoadedModel
+    pic: Picture
+    prep: images.Prepared
+    mid: str
+    probs: np.ndarray
+
+
+def model_and_photo(model_key: str = "model", image_key: str = "image") -> Subject:
+    """The model picker (left) and the image input (right); stops the page until both are
+    chosen. Prediction is cached per (model, photo)."""
+    left, right = st.columns([2, 3], gap="large")
+    with left:
+        lm = model_picker(model_key)
+    with right:
+        pic = image_input(image_key, lm)
+    if lm is None or pic is None:
+        st.stop()
+    prep = prepare(lm, pic)
+    mid = model_id(lm)
+    return Subject(lm, pic, prep, mid, predict(mid, pic.digest, lm, prep.tensor))

@@ -12,19 +12,9 @@ page_intro("Classify a photo",
            "Give a trained network a photo: see what it predicts, how sure it is, and where it "
            "looked to decide.")
 
-left, right = st.columns([2, 3], gap="large")
-with left:
-    lm = pickers.model_picker("model")
-with right:
-    pic = pickers.image_input("image", lm)
-
-if lm is None or pic is None:
-    st.stop()
-
-prep = pickers.prepare(lm, pic)
+subject = pickers.model_and_photo("model", "image")
+lm, pic, prep, mid, probs = subject.lm, subject.pic, subject.prep, subject.mid, subject.probs
 x = prep.tensor
-mid = pickers.model_id(lm)
-probs = pickers.predict(mid, pic.digest, lm, x)
 k = min(10, len(probs))
 rows = explain.topk(torch.from_numpy(probs), lm.class_names, k)
 best_i, best_name, best_p = rows[0]

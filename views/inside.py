@@ -12,19 +12,9 @@ page_intro("Look inside",
            "See what a trained CNN does with one photo: the filters it learned, what every layer "
            "makes of the photo, and which pixels decided its answer.")
 
-left, right = st.columns([2, 3], gap="large")
-with left:
-    lm = pickers.model_picker("model")
-with right:
-    pic = pickers.image_input("image", lm)
-
-if lm is None or pic is None:
-    st.stop()
-
-prep = pickers.prepare(lm, pic)
+subject = pickers.model_and_photo("model", "image")
+lm, pic, prep, mid, probs_np = subject.lm, subject.pic, subject.prep, subject.mid, subject.probs
 x = prep.tensor
-mid = pickers.model_id(lm)
-probs_np = pickers.predict(mid, pic.digest, lm, x)
 probs = torch.from_numpy(probs_np)
 ranked = explain.topk(probs, lm.class_names, len(probs))
 best_i, best_name, best_p = ranked[0]

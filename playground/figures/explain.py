@@ -101,15 +101,7 @@ def feature_grid(maps, titles: list[str], cols: int = 8, title: str | None = Non
     cols = max(1, min(cols, n))
     gap = max(2, w // 10)
     m, corners = mosaic(a, cols, gap=gap, fill=255, row_gap=gap + max(8, h // 4))
-    fig = px.imshow(m.astype(np.uint8), binary_string=True, zmin=0, zmax=255)
-    fig.update_traces(hoverinfo="skip", hovertemplate=None)
-    _titles(fig, corners, titles, w)
-    top = 60 if title else 26
-    _bare(fig, height=_height(m, top))
-    fig.update_layout(margin=dict(l=4, r=4, t=top, b=4))
-    if title:
-        fig.update_layout(title=title)
-    return fig
+    return _mosaic_figure(m, corners, titles, w, title)
 
 
 def filter_tiles(tiles, cols: int = 16, title: str | None = None, cell: int = 70) -> go.Figure:
@@ -123,9 +115,15 @@ def filter_tiles(tiles, cols: int = 16, title: str | None = None, cell: int = 70
     n, h, w = img.shape[:3]
     gap = max(2, w // 6)
     m, corners = mosaic(img, cols, gap=gap, fill=255, row_gap=gap + max(8, h // 3))
-    fig = px.imshow(m.astype(np.uint8), binary_string=True)
+    return _mosaic_figure(m, corners, [f"#{i}" for i in range(n)], w, title, size=12)
+
+
+def _mosaic_figure(m: np.ndarray, corners, titles: list[str], w: int, title: str | None,
+                   **title_kw) -> go.Figure:
+    """A uint8 mosaic as one compact image figure, each tile titled, no hover, no axes."""
+    fig = px.imshow(m.astype(np.uint8), binary_string=True, zmin=0, zmax=255)
     fig.update_traces(hoverinfo="skip", hovertemplate=None)
-    _titles(fig, corners, [f"#{i}" for i in range(n)], w, size=12)
+    _titles(fig, corners, titles, w, **title_kw)
     top = 60 if title else 26
     _bare(fig, height=_height(m, top))
     fig.update_layout(margin=dict(l=4, r=4, t=top, b=4))
