@@ -308,7 +308,9 @@ def diagnose(steps: list[dict], epochs: list[dict], num_classes: int, *, status:
     finite = [v for v in losses if math.isfinite(v)]
     chance = math.log(max(num_classes, 2))
     window = max(20, (steps_per_epoch or 50) // 2)
-    if len(finite) >= 2 * window:
+    # A plateau at chance during the first epoch is normal (warm-up, BatchNorm settling): judge
+    # "not learning" only after a whole epoch and two windows of steps.
+    if len(finite) >= max(2 * window, steps_per_epoch or 0):
         recent = finite[-window:]
         early = finite[:window]
         mean_recent = sum(recent) / len(recent)

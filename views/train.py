@@ -90,7 +90,7 @@ def new_run_view() -> None:
         data_cfg: dict = {"name": name}
         shape, classes = (3, 32, 32), 8
         if name == "shapes":
-            n = st.select_slider("Training images", [1000, 2000, 4000, 8000, 16000, 32000], value=4000,
+            n = st.select_slider("Training images", [1000, 2000, 4000, 8000, 16000, 32000], value=8000,
                                  key="train_n", format_func=fmt_int)
             data_cfg.update(n_train=n, n_val=max(500, n // 4), size=32, seed=0)
             st.caption(f"{fmt_int(n)} training + {fmt_int(max(500, n // 4))} validation images, "
@@ -175,10 +175,10 @@ def new_run_view() -> None:
         st.subheader("Optimiser")
         opt = st.selectbox("Optimiser", list(training.OPTIMIZERS), index=2, key="train_opt",
                            format_func=training.OPTIMIZERS.get)
-        lr = st.select_slider("Learning rate", LRS, value=3e-3, key="train_lr", format_func=lambda v: f"{v:g}")
+        lr = st.select_slider("Learning rate", LRS, value=1e-2, key="train_lr", format_func=lambda v: f"{v:g}")
         wd = st.select_slider("Weight decay", WDS, value=5e-4, key="train_wd", format_func=lambda v: f"{v:g}")
         bs = st.select_slider("Batch size", [16, 32, 64, 128, 256, 512], value=128, key="train_bs")
-        epochs = st.slider("Epochs", 1, 50, 4, key="train_epochs")
+        epochs = st.slider("Epochs", 1, 50, 5, key="train_epochs")
         with st.expander("More"):
             mom = st.slider("Momentum (SGD)", 0.0, 0.99, 0.9, 0.01, key="train_mom")
             ls = st.slider("Label smoothing", 0.0, 0.3, 0.0, 0.05, key="train_ls")

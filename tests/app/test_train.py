@@ -104,6 +104,8 @@ def test_inspectors_network_is_a_model_choice_and_a_bad_one_is_explained():
 def test_schedule_preview_follows_the_choice():
     at = page("train").run()
     before = by_key(at.get("plotly_chart"), "train_lr_preview").proto.spec
+    by_key(at.select_slider, "train_lr").set_value(3e-3)
+    by_key(at.slider, "train_epochs").set_value(4)
     by_key(at.selectbox, "train_sched").set_value("step").run()
     assert_ok(at)
     after = json.loads(by_key(at.get("plotly_chart"), "train_lr_preview").proto.spec)
