@@ -60,6 +60,7 @@ def atomic_save(obj: Any, path: str | os.PathLike) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o644)  # mkstemp makes 0600; a checkpoint is as readable as any saved file
         with os.fdopen(fd, "wb") as fh:
             torch.save(obj, fh)
             fh.flush()
