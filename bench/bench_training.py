@@ -13,7 +13,7 @@ ratios, both by wall clock and by CPU time (process_time: what this process comp
 disturbed by other programs on a shared machine than wall time). Whole runs alternate (app, course, app, course ...) so the slow phases of a shared machine
 hit both alike; figures are noisy there, the ratios are the point.
 
-    python bench/bench_training.py [--n-train 4000] [--epochs 6] [--target 0.8] [--threads 2]
+    python bench/bench_training.py [--n-train 8000] [--epochs 6] [--target 0.8] [--threads 2]
 """
 from __future__ import annotations
 
@@ -124,7 +124,7 @@ def first_reaching(rows: list[dict], target: float, key: str = "clock") -> float
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="app training path vs the course's DataLoader loop")
-    ap.add_argument("--n-train", type=int, default=4000)
+    ap.add_argument("--n-train", type=int, default=8000)
     ap.add_argument("--n-val", type=int, default=1000)
     ap.add_argument("--epochs", type=int, default=6)
     ap.add_argument("--batch-size", type=int, default=64)
