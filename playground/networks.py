@@ -187,6 +187,17 @@ def _probe(module: nn.Module, in_shape: tuple[int, ...] | None) -> tuple[int, ..
         return None
 
 
+def _layer_name(layer: Layer, counters: dict[str, int]) -> str:
+    """The module name of a layer: its own ``name``, else the type's prefix numbered in spec order
+    (``conv1``, ``relu2``, ...; a single flatten is just ``flatten``). The one naming rule, shared
+    by ``build`` and ``layer_names``, so the inspector's names are the module's."""
+    if layer.get("name"):
+        return str(layer["name"])
+    prefix = LAYER_TYPES.get(layer.get("type"), {}).get("prefix", "layer")
+    counters[prefix] = counters.get(prefix, 0) + 1
+    return f"{prefix}{counters[prefix]}" if prefix != "flatten" or counters[prefix] > 1 else "flatten"
+
+
 def _build_list(layers: list[Layer], in_shape: tuple[int, ...] | None, path: tuple[int, ...],
                 counters: dict[str, int], paths: dict[str, tuple[int, ...]] | None = None,
                 prefix_name: str = "") -> tuple[nn.Sequential, tuple[int, ...] | None]:
@@ -200,11 +211,7 @@ def _build_list(layers: list[Layer], in_shape: tuple[int, ...] | None, path: tup
         if not isinstance(layer, dict):
             raise SpecError(f"Layer {i} must be a dict with a 'type', got {layer!r}.", p)
         t = layer.get("type")
-        prefix = LAYER_TYPES.get(t, {}).get("prefix", "layer")
-        name = layer.get("name")
-        if not name:
-            counters[prefix] = counters.get(prefix, 0) + 1
-            name = f"{prefix}{counters[prefix]}" if prefix != "flatten" or counters[prefix] > 1 else "flatten"
+        name = _layer_name(layer, counters)
         if name in mods:
             raise SpecError(f"Two layers are named {name!r}.", p, name)
         full = f"{prefix_name}{name}"
@@ -763,11 +770,7 @@ def layer_names(spec: Spec) -> list[tuple[str, tuple[int, ...]]]:
     def go(items: list[Layer], path: tuple[int, ...], prefix: str) -> None:
         for i, layer in enumerate(items):
             t = layer.get("type")
-            pre = LAYER_TYPES.get(t, {}).get("prefix", "layer")
-            name = layer.get("name")
-            if not name:
-                counters[pre] = counters.get(pre, 0) + 1
-                name = f"{pre}{counters[pre]}" if pre != "flatten" or counters[pre] > 1 else "flatten"
+            name = _layer_name(layer, counters)
             full = prefix + name
             out.append((full, (*path, i)))
             if t == "sequential":
