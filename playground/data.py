@@ -31,7 +31,8 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 
-ROOT = Path(__file__).resolve().parents[1]
+from . import paths
+
 
 # The default classes are all solid shapes, so "where the object is" (its mask) is also where its
 # evidence is: a network's attention can be scored against the mask. Hollow shapes (ring,
@@ -254,7 +255,7 @@ DATASETS = {
 def data_root() -> Path:
     """Where torchvision datasets live: ``$PLAYGROUND_DATA_DIR``, default ``<repo>/data-cache``
     (git-ignored)."""
-    return Path(os.environ.get("PLAYGROUND_DATA_DIR") or ROOT / "data-cache")
+    return paths.data_dir()
 
 
 def load_data(cfg: dict[str, Any], progress: Callable[[str, float], None] | None = None) -> Dataset:

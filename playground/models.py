@@ -23,11 +23,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from . import checkpoints, networks
+from . import checkpoints, networks, paths
 from .images import Preprocess
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_MODEL = ROOT / "assets" / "default_model.pt"
 IMAGENET_MODELS = ["resnet18", "mobilenet_v3_small", "efficientnet_b0", "resnet50", "convnext_tiny"]
 RETRY_AFTER_S = 60.0   # a failed download is not retried on every rerun
 
@@ -69,13 +67,8 @@ class LoadedModel:
 # Catalogue
 # --------------------------------------------------------------------------------------------
 def default_model_path() -> Path:
-    """The shipped default model (runs.default_model_path() when that module provides it)."""
-    try:
-        from . import runs
-
-        return Path(runs.default_model_path())
-    except (ImportError, AttributeError):
-        return DEFAULT_MODEL
+    """The shipped default model, trained by scripts/train_default_model.py."""
+    return paths.DEFAULT_MODEL
 
 
 def run_entries() -> list[ModelEntry]:

@@ -30,23 +30,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import training
+from . import paths, training
 from .training import Run, RunConfig
 
-ROOT = Path(__file__).resolve().parents[1]
 HEARTBEAT_TIMEOUT_S = 20.0
 _LIVE: dict[str, Run] = {}          # runs owned by this process (any registry), by id
 _LIVE_LOCK = threading.Lock()
 
 
-def runs_dir() -> Path:
-    """The runs folder: ``$PLAYGROUND_RUNS_DIR``, default ``<repo>/runs``."""
-    return Path(os.environ.get("PLAYGROUND_RUNS_DIR") or ROOT / "runs")
-
-
-def default_model_path() -> Path:
-    """The shipped default model, trained by scripts/train_default_model.py."""
-    return ROOT / "assets" / "default_model.pt"
+runs_dir = paths.runs_dir
 
 
 @dataclass

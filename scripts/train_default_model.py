@@ -1,6 +1,6 @@
 """Train the default model that the Inside and Classify pages use when no run exists.
 
-    python scripts/train_default_model.py            # writes assets/default_model.pt
+    python scripts/train_default_model.py            # writes playground/assets/default_model.pt
 
 A small all-convolutional network with global average pooling (good for Grad-CAM: the last conv
 layer's maps are what the classifier averages) trained on the generated shapes with the app's
@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from playground import checkpoints, networks, runs, training  # noqa: E402
+from playground import checkpoints, networks, paths, runs, training  # noqa: E402
 from playground.training import Run, RunConfig  # noqa: E402
 
 # The network is the course-style preset the inspector and the training page also offer.
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n-train", type=int, default=16000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
-    ap.add_argument("--out", default=str(runs.default_model_path()))
+    ap.add_argument("--out", default=str(paths.DEFAULT_MODEL))
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -20,11 +20,9 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
-from playground import images, models
+from playground import images, models, paths
 from ui.common import fmt_int, show_error
 
-ROOT = Path(__file__).resolve().parents[1]
-SAMPLES = ROOT / "assets" / "samples"
 UPLOAD = "__upload__"
 PICKED = "picked_model"
 MODEL_LOCKS: dict[str, threading.Lock] = {}
@@ -115,7 +113,7 @@ def _digest(img: Image.Image) -> str:
 
 
 def sample_photos() -> list[Path]:
-    return sorted(SAMPLES.glob("*.jpg"))
+    return paths.sample_photos()
 
 
 @st.cache_data(max_entries=8, show_spinner=False)

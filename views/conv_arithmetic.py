@@ -7,12 +7,10 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from playground import arithmetic as ar
+from playground import arithmetic as ar, paths
 from playground.figures import conv as cf
 from ui.common import fmt_int, page_intro, show_error
 
-ROOT = Path(__file__).resolve().parents[1]
-SAMPLES = ROOT / "assets" / "samples"
 KINDS = list(ar.LAYER_KINDS)          # Conv2d, MaxPool2d, AvgPool2d, ConvTranspose2d
 
 page_intro("Conv arithmetic",
@@ -291,10 +289,10 @@ with tab_slide:
                 st.session_state["ca_sl_seed"] = seed + 1
                 st.rerun()
         else:
-            names = sorted(p.stem for p in SAMPLES.glob("*.jpg"))
+            names = [p.stem for p in paths.sample_photos()]
             photo = e.selectbox("Photo", names, key="ca_sl_photo")
             seed = names.index(photo)
-            img0 = ar.image_patch(SAMPLES / f"{photo}.jpg", sz)
+            img0 = ar.image_patch(paths.SAMPLES / f"{photo}.jpg", sz)
             _, ker0 = ar.course_example("5x5")
             ker0 = ker0 if ksz == 3 else [[1 if j == 0 else -1 if j == ksz - 1 else 0 for j in range(ksz)]
                                            for _ in range(ksz)]

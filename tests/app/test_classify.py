@@ -15,7 +15,7 @@ from playground.data import DEFAULT_SHAPES
 from tests.app.helpers import assert_ok, by_key, page, texts
 
 ROOT = Path(__file__).resolve().parents[2]
-CAT = (ROOT / "assets" / "samples" / "cat.jpg").read_bytes()
+CAT = (ROOT / "playground" / "assets" / "samples" / "cat.jpg").read_bytes()
 SPEC = {"name": "tiny shapes net", "input_shape": [3, 32, 32],
         "layers": [{"type": "conv2d", "out": 8, "kernel": 3, "padding": 1}, {"type": "relu"},
                    {"type": "maxpool2d", "kernel": 2},
@@ -149,7 +149,7 @@ def test_offline_imagenet_model_is_explained():
 
 def test_default_model_with_a_generated_shape():
     if not models.default_model_path().is_file():
-        pytest.fail("assets/default_model.pt is missing: run `make default-model`.")
+        pytest.fail("playground/assets/default_model.pt is missing: run `make default-model`.")
     at = page("classify").run()
     assert_ok(at)
     by_key(at.selectbox, "model_select").set_value("default").run()

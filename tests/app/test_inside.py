@@ -94,7 +94,7 @@ def test_bad_images_do_not_crash(data):
 
 def test_default_model_page_opens_on_it():
     if not models.default_model_path().is_file():
-        pytest.fail("assets/default_model.pt is missing: run `make default-model`.")
+        pytest.fail("playground/assets/default_model.pt is missing: run `make default-model`.")
     at = page("inside").run()
     assert_ok(at)
     assert by_key(at.selectbox, "model_select").value == "default"

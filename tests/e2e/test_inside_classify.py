@@ -11,7 +11,7 @@ from playground import checkpoints, models, networks
 from playground.data import DEFAULT_SHAPES
 from tests.e2e.helpers import ARTIFACTS, ROOT, screenshot, wait_idle, widget
 
-CAT = ROOT / "assets" / "samples" / "cat.jpg"
+CAT = ROOT / "playground" / "assets" / "samples" / "cat.jpg"
 SPEC = {"name": "e2e shapes net", "input_shape": [3, 32, 32],
         "layers": [{"type": "conv2d", "out": 8, "kernel": 3, "padding": 1}, {"type": "relu"},
                    {"type": "maxpool2d", "kernel": 2},

@@ -347,7 +347,7 @@ def test_slide_uncovered_and_bad_values():
 
 
 def test_image_patch_is_a_real_photo_patch():
-    patch = ar.image_patch(ROOT / "assets" / "samples" / "cat.jpg", 8)
+    patch = ar.image_patch(ROOT / "playground" / "assets" / "samples" / "cat.jpg", 8)
     t = torch.tensor(patch)
     assert t.shape == (8, 8) and 0 <= t.min() and t.max() <= 255 and t.std() > 1
 

@@ -16,7 +16,7 @@ from playground import images
 from playground.images import ImageError, load_image
 
 ROOT = Path(__file__).resolve().parents[2]
-CAT = ROOT / "assets" / "samples" / "cat.jpg"
+CAT = ROOT / "playground" / "assets" / "samples" / "cat.jpg"
 
 
 def encode(img: Image.Image, fmt: str = "PNG", **kw) -> bytes:

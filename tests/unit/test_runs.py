@@ -96,4 +96,5 @@ def test_runs_dir_and_default_model_path(monkeypatch, tmp_path):
     assert runs.runs_dir() == tmp_path / "elsewhere"
     assert runs.list_runs() == []
     assert runs.registry().root == tmp_path / "elsewhere"
-    assert runs.default_model_path() == ROOT / "assets" / "default_model.pt"
+    from playground import models, paths
+    assert models.default_model_path() == paths.DEFAULT_MODEL == ROOT / "playground" / "assets" / "default_model.pt"
