@@ -96,9 +96,9 @@ def app_loop(ds: data_mod.Dataset, epochs: int, bs: int, lr: float, seed: int) -
     stamps: list[tuple[int, float]] = []   # (step, process CPU seconds) after every step
     c_start = time.process_time()
     with tempfile.TemporaryDirectory() as tmp:
-        run = Run("bench", Path(tmp) / "bench", cfg)
+        run = Run("bench", Path(tmp) / "bench", cfg, dataset=ds)
         run.start_files()
-        training.train(run, dataset=ds, on_progress=lambda r: stamps.append((r.progress["step"], time.process_time())))
+        training.train(run, on_progress=lambda r: stamps.append((r.progress["step"], time.process_time())))
         c_end = time.process_time()
     if run.status != "finished":
         raise SystemExit(f"app run {run.status}: {run.error}\n{run.error_detail}")

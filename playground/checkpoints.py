@@ -129,7 +129,7 @@ def load_checkpoint(source: str | os.PathLike | bytes | BinaryIO, *,
     except (networks.SpecError, RuntimeError, KeyError, TypeError, ValueError) as e:
         raise CheckpointError(f"The checkpoint's weights do not fit its network: {e}") from e
     model.eval()
-    shape = tuple(int(x) for x in obj.get("input_shape") or spec.get("input_shape", (3, 32, 32)))
+    shape = tuple(int(x) for x in obj.get("input_shape") or spec.get("input_shape", networks.DEFAULT_INPUT))
     channels = shape[0]
     return Checkpoint(
         model=model, spec=obj["spec"],

@@ -1,55 +1,52 @@
-"""``python -m playground train``: the app's training, headless (a GPU box, a script, CI).
+"""``cnn-playground`` (or ``python -m playground``): the app's training, headless (a GPU box, a
+script, CI), the runs folder as JSON lines, and ``app`` to start the Streamlit app.
 
-Writes the same run folder as the app (so the run shows up there, live while it trains),
-prints progress to stderr and ends with one JSON line on stdout::
+``train`` writes the same run folder as the app (so the run shows up there, live while it
+trains), reports progress on stderr and ends with one JSON line on stdout::
 
     {"run_id": ..., "run_dir": ..., "status": "finished", "val_acc": 0.97, "val_loss": 0.1,
      "epochs": 5, "seconds": 42.0, "images_per_second": 1834.2, ...}
 
-Exit status: 0 finished, 1 failed, 130 stopped (Ctrl-C stops at the next step and keeps the
-checkpoints; ``--resume RUN_ID`` continues it).
+Every default is :class:`~playground.training.RunConfig`'s (the data's: the dataset catalogue's),
+so ``cnn-playground train`` trains what the page's Start button trains. Exit status: 0 finished,
+1 failed, 2 refused, 130 stopped (Ctrl-C stops at the next step and keeps the checkpoints;
+``--resume RUN_ID`` continues it).
 """
 from __future__ import annotations
 
 import argparse
 import json
-import os
+import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
-from . import data as data_mod, networks, runs, training
-from .training import RunConfig
+from . import networks, paths, runs
+from .data import DATASETS, SHAPE_CLASSES, data_config, shapes_val_count
+from .training import OPTIMIZERS, SCHEDULES, TORCHVISION_IMAGE_SIZE, Run, RunConfig, TrainingError
 
-DATA_CHOICES = ("shapes", "mnist", "fashion-mnist", "cifar10")
+D = RunConfig()
+NAMED_DATA = [k for k, e in DATASETS.items() if e.kind in ("generated", "torchvision")]
 
 
 def _data_cfg(a: argparse.Namespace) -> dict[str, Any]:
-    d = a.data
-    if d in DATA_CHOICES:
-        cfg: dict[str, Any] = {"name": d}
-        if d == "shapes":
-            cfg.update(n_train=a.n_train or 8000, n_val=a.n_val or 2000, size=a.image_size or 32,
-                       seed=a.seed, texture=a.texture)
-            if a.shapes:
-                cfg["classes"] = [c.strip() for c in a.shapes.split(",") if c.strip()]
-        else:
-            if a.data_root:
-                cfg["root"] = a.data_root
-            cfg["download"] = not a.no_download
-    else:
-        p = Path(d)
-        if not p.exists():
-            raise SystemExit(f"--data {d!r}: not one of {', '.join(DATA_CHOICES)} and no such file "
-                             "or folder.")
-        cfg = {"name": "folder" if p.is_dir() else "zip", "path": str(p.resolve()),
-               "size": a.image_size or 64, "val_fraction": a.val_fraction, "seed": a.seed}
-    if a.limit_train:
-        cfg["limit_train"] = a.limit_train
-    if a.limit_val:
-        cfg["limit_val"] = a.limit_val
-    return cfg
+    if a.data in NAMED_DATA:
+        if DATASETS[a.data].kind == "torchvision":
+            return data_config(a.data, root=a.data_root, download=not a.no_download,
+                               limit_train=a.limit_train, limit_val=a.limit_val)
+        n_val = a.n_val or (shapes_val_count(a.n_train) if a.n_train else None)
+        classes = [c.strip() for c in a.shapes.split(",") if c.strip()] if a.shapes else None
+        return data_config(a.data, n_train=a.n_train, n_val=n_val, size=a.image_size, seed=a.seed,
+                           texture=a.texture, classes=classes, limit_train=a.limit_train,
+                           limit_val=a.limit_val)
+    p = Path(a.data)
+    if not p.exists():
+        raise SystemExit(f"--data {a.data!r}: not one of {', '.join(NAMED_DATA)} and no such file "
+                         "or folder.")
+    return data_config("folder" if p.is_dir() else "zip", path=str(p.resolve()), size=a.image_size,
+                       val_fraction=a.val_fraction, seed=a.seed, limit_train=a.limit_train,
+                       limit_val=a.limit_val)
 
 
 def _model_cfg(a: argparse.Namespace) -> dict[str, Any]:
@@ -58,14 +55,12 @@ def _model_cfg(a: argparse.Namespace) -> dict[str, Any]:
         return {"preset": m}
     if m.endswith(".json") or Path(m).is_file():
         try:
-            spec = json.loads(Path(m).read_text())
+            return {"spec": json.loads(Path(m).read_text())}
         except (OSError, json.JSONDecodeError) as e:
             raise SystemExit(f"--model {m}: cannot read the spec file ({e}).") from e
-        return {"spec": spec}
-    if m in networks.TORCHVISION_MODELS or m.startswith(("resnet", "vgg", "mobilenet", "efficientnet",
-                                                          "convnext", "densenet", "regnet")):
+    if networks.zoo.exists(m):
         cfg: dict[str, Any] = {"torchvision": m, "pretrained": a.pretrained, "freeze": a.freeze,
-                               "image_size": a.image_size or 64}
+                               "image_size": a.image_size or TORCHVISION_IMAGE_SIZE}
         if a.unfreeze_epoch is not None:
             cfg["unfreeze_epoch"] = a.unfreeze_epoch
         return cfg
@@ -73,66 +68,166 @@ def _model_cfg(a: argparse.Namespace) -> dict[str, Any]:
                      "model name, or a spec .json file.")
 
 
-def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m playground", description="CNN Playground, headless.")
-    sub = ap.add_subparsers(dest="command", required=True)
-    t = sub.add_parser("train", help="train a network; ends by printing one JSON line")
-    t.add_argument("--data", default="shapes",
-                   help="shapes | mnist | fashion-mnist | cifar10 | a .zip or folder of class folders")
+def run_config(a: argparse.Namespace) -> RunConfig:
+    """The RunConfig of ``train``'s arguments (no arguments: ``RunConfig()`` itself)."""
+    return RunConfig(name=a.name, data=_data_cfg(a), model=_model_cfg(a), optimizer=a.optimizer,
+                     lr=a.lr, momentum=a.momentum, weight_decay=a.weight_decay,
+                     batch_size=a.batch_size, epochs=a.epochs, label_smoothing=a.label_smoothing,
+                     grad_clip=a.grad_clip, seed=a.seed, schedule=a.schedule,
+                     augment={"crop": a.crop, "hflip": a.hflip, "rotate": a.rotate,
+                              "jitter": a.jitter, "erase": a.erase}, device=a.device)
+
+
+def _add_data_args(t: argparse.ArgumentParser) -> None:
+    shapes, files = DATASETS["shapes"].defaults, DATASETS["zip"].defaults
+    t.add_argument("--data", default=D.data["name"],
+                   help=f"{' | '.join(NAMED_DATA)} | a .zip or folder of class folders")
     t.add_argument("--data-root", help="folder with torchvision datasets in torchvision's layout")
     t.add_argument("--no-download", action="store_true", help="never try to download datasets")
-    t.add_argument("--n-train", type=int, help="shapes: training images (default 8000)")
-    t.add_argument("--n-val", type=int, help="shapes: validation images (default 2000)")
-    t.add_argument("--shapes", help="shapes: a comma-separated subset of "
-                   f"{','.join(data_mod.SHAPE_CLASSES)}")
-    t.add_argument("--texture", type=float, default=1.0,
-                   help="shapes: background texture and noise, 0 (plain, easy) to 1 (default)")
+    t.add_argument("--n-train", type=int, help=f"shapes: training images (default {shapes['n_train']:,})")
+    t.add_argument("--n-val", type=int, help="shapes: validation images (default a quarter of "
+                   f"--n-train, at least 500: {shapes['n_val']:,})")
+    t.add_argument("--shapes", help=f"shapes: a comma-separated subset of {','.join(SHAPE_CLASSES)}")
+    t.add_argument("--texture", type=float, help="shapes: background texture and noise, 0 (plain, "
+                   f"easy) to 1 (default {shapes['texture']:g})")
     t.add_argument("--limit-train", type=int, help="use only the first N training images")
     t.add_argument("--limit-val", type=int, help="use only the first N validation images")
-    t.add_argument("--image-size", type=int, help="shapes / zip image side; torchvision input side")
-    t.add_argument("--val-fraction", type=float, default=0.2, help="zip/folder: share for validation")
-    t.add_argument("--model", default="shapes_cnn",
+    t.add_argument("--image-size", type=int, help=f"shapes / zip image side (default {shapes['size']} / "
+                   f"{files['size']}); torchvision input side (default {TORCHVISION_IMAGE_SIZE})")
+    t.add_argument("--val-fraction", type=float,
+                   help=f"zip/folder: share for validation (default {files['val_fraction']:g})")
+
+
+def _add_model_args(t: argparse.ArgumentParser) -> None:
+    t.add_argument("--model", default=D.model["preset"],
                    help="a preset name, a torchvision model name (resnet18 ...) or a spec .json file")
     t.add_argument("--pretrained", action="store_true", help="torchvision: ImageNet weights")
     t.add_argument("--freeze", action="store_true", help="torchvision: train only the new head")
     t.add_argument("--unfreeze-epoch", type=int, help="torchvision: unfreeze the backbone at this epoch")
-    t.add_argument("--epochs", type=int, default=5)
-    t.add_argument("--batch-size", type=int, default=128)
-    t.add_argument("--optimizer", choices=list(training.OPTIMIZERS), default="adamw")
-    t.add_argument("--lr", type=float, default=3e-3)
-    t.add_argument("--momentum", type=float, default=0.9)
-    t.add_argument("--weight-decay", type=float, default=5e-4)
-    t.add_argument("--schedule", choices=list(training.SCHEDULES), default="onecycle")
-    t.add_argument("--label-smoothing", type=float, default=0.0)
-    t.add_argument("--grad-clip", type=float, default=0.0)
-    t.add_argument("--crop", type=int, default=0, help="augment: random crop with this padding")
-    t.add_argument("--hflip", action="store_true", help="augment: horizontal flips")
-    t.add_argument("--rotate", type=float, default=0.0, help="augment: rotation range in degrees")
-    t.add_argument("--jitter", type=float, default=0.0, help="augment: colour jitter strength")
-    t.add_argument("--erase", type=float, default=0.0, help="augment: random erasing probability")
-    t.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:1 | mps")
-    t.add_argument("--seed", type=int, default=0)
+
+
+def _add_optim_args(t: argparse.ArgumentParser) -> None:
+    t.add_argument("--epochs", type=int, default=D.epochs)
+    t.add_argument("--batch-size", type=int, default=D.batch_size)
+    t.add_argument("--optimizer", choices=list(OPTIMIZERS), default=D.optimizer)
+    t.add_argument("--lr", type=float, default=D.lr)
+    t.add_argument("--momentum", type=float, default=D.momentum)
+    t.add_argument("--weight-decay", type=float, default=D.weight_decay)
+    t.add_argument("--schedule", choices=list(SCHEDULES), default=D.schedule)
+    t.add_argument("--label-smoothing", type=float, default=D.label_smoothing)
+    t.add_argument("--grad-clip", type=float, default=D.grad_clip)
+    aug = D.augment
+    t.add_argument("--crop", type=int, default=aug["crop"], help="augment: random crop with this padding")
+    t.add_argument("--hflip", action="store_true", default=aug["hflip"], help="augment: horizontal flips")
+    t.add_argument("--rotate", type=float, default=aug["rotate"], help="augment: rotation range in degrees")
+    t.add_argument("--jitter", type=float, default=aug["jitter"], help="augment: colour jitter strength")
+    t.add_argument("--erase", type=float, default=aug["erase"], help="augment: random erasing probability")
+    t.add_argument("--device", default=D.device, help="auto | cpu | cuda | cuda:1 | mps")
+    t.add_argument("--seed", type=int, default=D.seed)
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="cnn-playground",
+                                 description="CNN Playground, headless (the same as python -m playground).")
+    sub = ap.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train", help="train a network; ends by printing one JSON line")
+    _add_data_args(t)
+    _add_model_args(t)
+    _add_optim_args(t)
     t.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
-    t.add_argument("--name", default="", help="the run's name in the app")
+    t.add_argument("--name", default=D.name, help="the run's name in the app")
     t.add_argument("--runs-dir", help="runs folder (default $PLAYGROUND_RUNS_DIR or ./runs)")
     t.add_argument("--resume", metavar="RUN_ID", help="continue an interrupted or stopped run")
-    t.add_argument("--quiet", action="store_true", help="no progress lines")
+    t.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    t.add_argument("--progress", choices=["auto", "inplace", "epochs"], default="auto",
+                   help="inplace: one line updated in place (a terminal); epochs: a line per epoch "
+                        "(a pipe or a log file); auto: inplace when stderr is a terminal")
     r = sub.add_parser("runs", help="list the runs in the runs folder as JSON lines")
     r.add_argument("--runs-dir")
+    sub.add_parser("app", help="start the Streamlit app (from a source checkout)",
+                   description="Any further arguments go to streamlit run, e.g. --server.port 8502.")
     return ap
 
 
-def _progress_line(run: training.Run) -> str:
-    s = run.snapshot(since_step=max(0, len(run.steps) - 1))
-    p = s["progress"]
-    loss = s["steps"][-1]["loss"] if s["steps"] else float("nan")
-    ips = p.get("images_per_second") or 0
-    eta = p.get("eta")
-    last = s["epochs"][-1] if s["epochs"] else None
-    val = f"  val acc {last['val_acc']:.1%}" if last else ""
-    return (f"[{s['status']}] epoch {p.get('epoch', 0):.2f}/{p.get('epochs')}  step {p.get('step')}/"
-            f"{p.get('total_steps')}  loss {loss:.4f}{val}  {ips:,.0f} img/s"
-            + (f"  ETA {eta:,.0f} s" if eta else "") + (f"  ({s['message']})" if s['status'] != 'running' or s['message'] != 'training' else ""))
+class Progress:
+    """Training progress on a stream. In place: one status line rewritten with ``\\r`` twice a
+    second, each finished epoch kept above it. Otherwise one line per epoch (a line per tick
+    would fill a log file)."""
+
+    def __init__(self, stream: TextIO, inplace: bool):
+        self.stream, self.inplace = stream, inplace
+        self.epochs_shown = 0
+        self.width = 0        # of the line being rewritten, to blank what a shorter one leaves
+
+    def update(self, run: Run) -> None:
+        snap = run.snapshot(since_step=max(0, len(run.steps) - 1))
+        for e in snap["epochs"][self.epochs_shown:]:
+            self._write(self._epoch_line(e, snap["progress"].get("epochs")), keep=True)
+        self.epochs_shown = len(snap["epochs"])
+        if self.inplace:
+            self._write(self._status_line(snap), keep=False)
+
+    def close(self) -> None:
+        if self.inplace and self.width:
+            self.stream.write("\n")
+            self.stream.flush()
+
+    def _write(self, line: str, keep: bool) -> None:
+        if self.inplace:
+            pad = " " * max(0, self.width - len(line))
+            self.stream.write(f"\r{line}{pad}" + ("\n" if keep else ""))
+            self.width = 0 if keep else len(line)
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    @staticmethod
+    def _epoch_line(e: dict, epochs: int | None) -> str:
+        return (f"epoch {e['epoch']}/{epochs}: train loss {e['train_loss']:.4f}  val loss "
+                f"{e['val_loss']:.4f}  val acc {e['val_acc']:.2%}  {e['images_per_second']:,.0f} img/s")
+
+    @staticmethod
+    def _status_line(s: dict) -> str:
+        p = s["progress"]
+        loss = f"  loss {s['steps'][-1]['loss']:.4f}" if s["steps"] else ""
+        ips = f"  {p['images_per_second']:,.0f} img/s" if p.get("images_per_second") else ""
+        eta = f"  ETA {p['eta']:,.0f} s" if p.get("eta") else ""
+        busy = "" if s["message"] == "training" else f"  ({s['message']})"
+        return (f"[{s['status']}] epoch {p.get('epoch', 0):.2f}/{p.get('epochs')}  step {p.get('step')}/"
+                f"{p.get('total_steps')}{loss}{ips}{eta}{busy}")
+
+
+def _follow(run: Run, reg: runs.Registry, progress: Progress | None) -> None:
+    """Wait for the run to end, reporting progress; Ctrl-C stops it at the next step."""
+    tick = 0.5 if progress is not None and progress.inplace else 1.0
+    try:
+        while not run.done.wait(tick):
+            if progress:
+                progress.update(run)
+    except KeyboardInterrupt:
+        print("\nstopping at the next step ...", file=sys.stderr)
+        reg.stop(run.id)
+        run.done.wait()
+    if run.thread is not None:
+        # let the worker free its tensors before the interpreter exits: a daemon thread still
+        # inside torch at exit aborts the process ("terminate called without an active exception")
+        run.thread.join(60)
+    if progress:
+        progress.update(run)
+        progress.close()
+
+
+def _result(run: Run, seconds: float) -> dict[str, Any]:
+    snap = run.snapshot(since_step=len(run.steps))
+    last = snap["epochs"][-1] if snap["epochs"] else {}
+    ips = [e["images_per_second"] for e in snap["epochs"]]
+    best = runs.checkpoint_path(run.dir, "best")
+    return {"run_id": run.id, "run_dir": str(run.dir), "status": snap["status"],
+            "val_acc": last.get("val_acc"), "val_loss": last.get("val_loss"),
+            "train_loss": last.get("train_loss"), "epochs": last.get("epoch", 0),
+            "seconds": round(seconds, 2), "images_per_second": round(sum(ips) / len(ips), 1) if ips else None,
+            "device": snap["info"].get("device"), "error": snap["error"] or None,
+            "best_checkpoint": str(best) if best.exists() else None}
 
 
 def cmd_train(a: argparse.Namespace) -> int:
@@ -140,53 +235,26 @@ def cmd_train(a: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(a.threads)
-    root = Path(a.runs_dir) if a.runs_dir else runs.runs_dir()
-    reg = runs.Registry(root, max_concurrent=1)
+    reg = runs.Registry(Path(a.runs_dir) if a.runs_dir else runs.runs_dir(), max_concurrent=1)
     t0 = time.time()
     try:
-        if a.resume:
-            rid = reg.resume(a.resume)
-        else:
-            cfg = RunConfig(name=a.name, data=_data_cfg(a), model=_model_cfg(a), optimizer=a.optimizer,
-                            lr=a.lr, momentum=a.momentum, weight_decay=a.weight_decay,
-                            batch_size=a.batch_size, epochs=a.epochs, label_smoothing=a.label_smoothing,
-                            grad_clip=a.grad_clip, seed=a.seed, schedule=a.schedule,
-                            augment={"crop": a.crop, "hflip": a.hflip, "rotate": a.rotate,
-                                     "jitter": a.jitter, "erase": a.erase}, device=a.device)
-            rid = reg.start(cfg)
-    except training.TrainingError as e:
+        rid = reg.resume(a.resume) if a.resume else reg.start(run_config(a))
+    except TrainingError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     run = reg.get(rid)
     assert run is not None
+    progress = None
     if not a.quiet:
+        inplace = a.progress == "inplace" or (a.progress == "auto" and sys.stderr.isatty())
+        progress = Progress(sys.stderr, inplace)
         print(f"run {rid} in {run.dir}", file=sys.stderr)
-    try:
-        while not run.done.wait(1.0):
-            if not a.quiet:
-                print(_progress_line(run), file=sys.stderr, flush=True)
-    except KeyboardInterrupt:
-        print("stopping at the next step ...", file=sys.stderr)
-        reg.stop(rid)
-        run.done.wait()
-    snap = run.snapshot(since_step=len(run.steps))
-    last = snap["epochs"][-1] if snap["epochs"] else {}
-    ips = [e["images_per_second"] for e in snap["epochs"]]
-    out = {"run_id": rid, "run_dir": str(run.dir), "status": snap["status"],
-           "val_acc": last.get("val_acc"), "val_loss": last.get("val_loss"),
-           "train_loss": last.get("train_loss"), "epochs": last.get("epoch", 0),
-           "seconds": round(time.time() - t0, 2),
-           "images_per_second": round(sum(ips) / len(ips), 1) if ips else None,
-           "device": snap["info"].get("device"), "error": snap["error"] or None,
-           "best_checkpoint": str(run.dir / "best.pt") if (run.dir / "best.pt").exists() else None}
-    if not a.quiet:
-        for e in snap["epochs"]:
-            print(f"epoch {e['epoch']}: train loss {e['train_loss']:.4f}  val loss {e['val_loss']:.4f}  "
-                  f"val acc {e['val_acc']:.2%}  {e['images_per_second']:,.0f} img/s", file=sys.stderr)
-        if snap["error"]:
-            print(f"error: {snap['error']}", file=sys.stderr)
+    _follow(run, reg, progress)
+    out = _result(run, time.time() - t0)
+    if not a.quiet and out["error"]:
+        print(f"error: {out['error']}", file=sys.stderr)
     print(json.dumps(out), flush=True)
-    return {"finished": 0, "stopped": 130}.get(snap["status"], 1)
+    return {"finished": 0, "stopped": 130}.get(out["status"], 1)
 
 
 def cmd_runs(a: argparse.Namespace) -> int:
@@ -196,8 +264,23 @@ def cmd_runs(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_app(a: argparse.Namespace) -> int:
+    """``streamlit run app.py`` in the source checkout beside the package (its folder holds the
+    app's .streamlit/config.toml). The installed package carries the library, not the pages."""
+    if not paths.IS_CHECKOUT:
+        print("The app's pages (app.py, views/, ui/) come with the source checkout, not with the "
+              "installed package: clone the repository and run `cnn-playground app` (or "
+              "`streamlit run app.py`) there.", file=sys.stderr)
+        return 2
+    app = paths.workspace() / "app.py"
+    return subprocess.call([sys.executable, "-m", "streamlit", "run", str(app), *a.streamlit_args],
+                           cwd=app.parent)
+
+
 def main(argv: list[str] | None = None) -> int:
-    a = parser().parse_args(argv)
-    if a.command == "train":
-        return cmd_train(a)
-    return cmd_runs(a)
+    ap = parser()
+    a, extra = ap.parse_known_args(argv)
+    if extra and a.command != "app":
+        ap.error(f"unrecognized arguments: {' '.join(extra)}")
+    a.streamlit_args = extra
+    return {"train": cmd_train, "runs": cmd_runs, "app": cmd_app}[a.command](a)

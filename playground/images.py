@@ -195,11 +195,12 @@ def prepare(image: Image.Image, pre: Preprocess) -> Prepared:
         x = x[:1].expand(pre.channels, -1, -1).clone() if x.shape[0] == 1 else x[: pre.channels]
     x = F.normalize(x, list(pre.mean), list(pre.std))
     return Prepared(original=image, resized=resized, cropped=cropped, tensor=x.unsqueeze(0),
-                    pre=pre, stats=channel_stats(x))
+                    pre=pre, stats=channel_summary(x))
 
 
-def channel_stats(x: torch.Tensor) -> list[dict]:
-    """Per-channel min, max, mean, std of a (C, H, W) or (1, C, H, W) tensor."""
+def channel_summary(x: torch.Tensor) -> list[dict]:
+    """Per-channel min, max, mean, std of a (C, H, W) or (1, C, H, W) tensor, named R, G, B
+    (or "channel i"): the table beside the histogram of what the model receives."""
     x = x.detach().float()
     if x.dim() == 4:
         x = x[0]
@@ -257,9 +258,7 @@ def overlay(photo: np.ndarray, heat, alpha: float = 0.5, cmap: str = "Turbo",
     """``heat`` (H, W) in [0, 1], coloured with ``cmap``, blended over ``photo`` (H, W, 3 uint8)
     with opacity ``alpha``. The heat map is resized to the photo when sizes differ. ``gray``:
     the photo is turned gray first, so the heat map's colours are not confused with its own."""
-    if isinstance(heat, torch.Tensor):
-        heat = heat.detach().float().cpu().numpy()
-    heat = np.nan_to_num(np.asarray(heat, dtype=np.float32)).clip(0, 1)
+    heat = _unit_heat(heat)
     h, w = photo.shape[:2]
     if heat.shape != (h, w):
         t = torch.from_numpy(heat)[None, None]
@@ -275,10 +274,14 @@ def overlay(photo: np.ndarray, heat, alpha: float = 0.5, cmap: str = "Turbo",
 
 def heat_image(heat, cmap: str = "Turbo") -> np.ndarray:
     """A heat map alone, coloured, as uint8 (H, W, 3)."""
+    return colormap(cmap)[(_unit_heat(heat) * 255).round().astype(np.int64)]
+
+
+def _unit_heat(heat) -> np.ndarray:
+    """A heat map (tensor or array) as float32 numpy in [0, 1], NaN as 0."""
     if isinstance(heat, torch.Tensor):
         heat = heat.detach().float().cpu().numpy()
-    heat = np.nan_to_num(np.asarray(heat, dtype=np.float32)).clip(0, 1)
-    return colormap(cmap)[(heat * 255).round().astype(np.int64)]
+    return np.nan_to_num(np.asarray(heat, dtype=np.float32)).clip(0, 1)
 
 
 def upscale(arr: np.ndarray, min_side: int = 256) -> np.ndarray:

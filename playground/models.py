@@ -23,10 +23,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from . import checkpoints, networks, paths
+from . import checkpoints, networks, paths, runs
 from .images import Preprocess
+from .networks import zoo
 
-IMAGENET_MODELS = ["resnet18", "mobilenet_v3_small", "efficientnet_b0", "resnet50", "convnext_tiny"]
 RETRY_AFTER_S = 60.0   # a failed download is not retried on every rerun
 
 
@@ -74,42 +74,39 @@ def default_model_path() -> Path:
 def run_entries() -> list[ModelEntry]:
     """One entry per checkpoint of every run on disk (best, then last), newest run first."""
     try:
-        from . import runs
-    except ImportError:
-        return []
-    try:
-        infos = list(runs.list_runs())
+        infos = runs.list_runs()
     except Exception:  # noqa: BLE001 - a broken runs folder must not break the picker
         return []
     out: list[ModelEntry] = []
     for r in infos:
-        name = getattr(r, "name", None) or getattr(r, "id", "run")
-        for which in ("best", "last"):
-            path = getattr(r, f"{which}_checkpoint", None)
+        for which, path in (("best", r.best_checkpoint), ("last", r.last_checkpoint)):
             if path and Path(path).is_file():
-                out.append(ModelEntry(key=f"run:{r.id}:{which}", label=f"Run {name}: {which} checkpoint",
+                out.append(ModelEntry(key=f"run:{r.id}:{which}",
+                                      label=f"Run {r.name or r.id}: {which} checkpoint",
                                       kind="run", path=str(path), group="Your runs"))
     return out
 
 
 def weights_cached(name: str) -> bool:
     """Whether torchvision's ImageNet weights for ``name`` are already in torch's hub cache."""
-    w = networks.torchvision_weights(name, "DEFAULT")
+    w = zoo.torchvision_weights(name, "DEFAULT")
     fname = w.url.rsplit("/", 1)[-1]
     return (Path(torch.hub.get_dir()) / "checkpoints" / fname).is_file()
 
 
 def catalogue(*, torchvision_models: list[str] | None = None) -> list[ModelEntry]:
-    """Every model the picker offers, default model first."""
+    """Every model the picker offers, default model first; ``torchvision_models`` (default:
+    the zoo's ImageNet classifiers) names the torchvision ones."""
     out: list[ModelEntry] = []
     path = default_model_path()
     if path.is_file():
         out.append(ModelEntry("default", "Default model: shapes CNN (shipped)", "default",
                               path=str(path), group="Shipped"))
     out += run_entries()
-    for name in (IMAGENET_MODELS if torchvision_models is None else torchvision_models):
+    for name in (zoo.names("imagenet") if torchvision_models is None else torchvision_models):
         note = "" if weights_cached(name) else " (downloads weights once)"
-        out.append(ModelEntry(f"torchvision:{name}", f"{name}, ImageNet{note}", "torchvision",
+        label = zoo.ZOO[name].label if name in zoo.ZOO else name
+        out.append(ModelEntry(f"torchvision:{name}", f"{label}, ImageNet{note}", "torchvision",
                               name=name, group="torchvision, ImageNet"))
     return out
 
@@ -129,39 +126,31 @@ _failures: dict[str, tuple[float, str]] = {}
 
 def imagenet_categories(name: str) -> list[str]:
     """ImageNet's 1000 class names from torchvision's weights metadata (no download needed)."""
-    return list(networks.torchvision_weights(name, "DEFAULT").meta["categories"])
+    return list(zoo.torchvision_weights(name, "DEFAULT").meta["categories"])
 
 
 def from_checkpoint(ckpt: checkpoints.Checkpoint, *, key: str, label: str, kind: str,
                     source: str) -> LoadedModel:
+    """A loaded checkpoint as a :class:`LoadedModel` (eval mode, class names, preprocessing)."""
     spec = ckpt.spec or {}
-    if "torchvision" in spec:
-        shape = tuple(ckpt.input_shape or (3, 224, 224))
-    else:
-        shape = tuple(ckpt.input_shape)
+    shape = tuple(ckpt.input_shape or (zoo.IMAGENET_INPUT if "torchvision" in spec else ()))
     pre = Preprocess.for_input(shape, ckpt.mean, ckpt.std)
     if "torchvision" in spec and shape[-1] >= 128:  # torchvision convention: resize 256, crop 224
         pre = Preprocess(resize=int(round(shape[-1] * 256 / 224)), crop=(shape[1], shape[2]),
                          mean=pre.mean, std=pre.std, channels=pre.channels)
+    ckpt.model.eval()
     n_out = _num_outputs(ckpt.model, shape)
     names = list(ckpt.class_names) or [f"class {i}" for i in range(n_out or 0)]
     info = {"source": source, "spec_name": spec.get("name", ""), "run": ckpt.run,
             "classes": len(names)}
-    ckpt.model.eval()
     return LoadedModel(key=key, label=label, kind=kind, model=ckpt.model, class_names=names,
                        preprocess=pre, info=info)
 
 
 def _num_outputs(model: nn.Module, shape) -> int | None:
-    try:
-        import copy
-
-        meta = copy.deepcopy(model).to("meta").eval()
-        with torch.no_grad():
-            out = meta(torch.empty((1, *shape), device="meta"))
-        return int(out.shape[1]) if out.dim() == 2 else None
-    except Exception:  # noqa: BLE001 - class names then come from the checkpoint only
-        return None
+    """Scores per image (None when the output is not one vector per image)."""
+    out = networks.probe(model, tuple(shape))
+    return int(out[0]) if out is not None and len(out) == 1 else None
 
 
 def load(e: ModelEntry) -> LoadedModel:
@@ -188,11 +177,11 @@ def load(e: ModelEntry) -> LoadedModel:
 def _load_torchvision(e: ModelEntry) -> LoadedModel:
     name = e.name or e.key.split(":", 1)[1]
     try:
-        model = networks.build_torchvision(name, weights="DEFAULT")
-    except networks.WeightsUnavailable as err:
+        model = zoo.build_torchvision(name, weights="DEFAULT")
+    except zoo.WeightsUnavailable as err:
         raise ModelUnavailable(str(err)) from err
     model.eval()
-    w = networks.torchvision_weights(name, "DEFAULT")
+    w = zoo.torchvision_weights(name, "DEFAULT")
     pre = Preprocess.from_torchvision(w.transforms())
     meta = w.meta
     info = {"source": f"torchvision {name}, {w}", "classes": len(meta["categories"]),

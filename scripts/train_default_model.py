@@ -21,7 +21,8 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from playground import checkpoints, networks, paths, runs, training  # noqa: E402
+from playground import checkpoints, networks, paths, training  # noqa: E402
+from playground.data import data_config  # noqa: E402
 from playground.training import Run, RunConfig  # noqa: E402
 
 # The network is the course-style preset the inspector and the training page also offer.
@@ -29,11 +30,12 @@ SPEC = networks.preset("shapes_cnn")
 
 
 def config(epochs: int, n_train: int, seed: int) -> RunConfig:
+    """RunConfig's defaults, except the recipe the shipped model was trained with: more data and
+    epochs, batches of 128 at a 1e-2 peak, light label smoothing and augmentation (99.7% val acc)."""
     return RunConfig(
         name="Default model: Shapes CNN on generated shapes",
-        data={"name": "shapes", "n_train": n_train, "n_val": 2000, "size": 32, "seed": seed},
-        model={"spec": SPEC}, optimizer="adamw", lr=1e-2, weight_decay=5e-4, batch_size=128,
-        epochs=epochs, schedule="onecycle", label_smoothing=0.05, seed=seed,
+        data=data_config("shapes", n_train=n_train, seed=seed), model={"spec": SPEC},
+        lr=1e-2, batch_size=128, epochs=epochs, label_smoothing=0.05, seed=seed,
         augment={"crop": 2, "hflip": True, "rotate": 0, "jitter": 0.1, "erase": 0})
 
 

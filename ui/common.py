@@ -5,6 +5,8 @@ import traceback
 
 import streamlit as st
 
+from ui.pages import page
+
 
 def show_error(message: str, exc: BaseException | None = None, *, detail: str | None = None) -> None:
     """A student-readable error, with the technical detail folded away in an expander."""
@@ -22,16 +24,9 @@ def fmt_int(n: int | float) -> str:
     return f"{int(n):,}"
 
 
-def fmt_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if abs(n) < 1024 or unit == "GB":
-            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
-        n /= 1024
-    return f"{n:,.1f} GB"  # pragma: no cover
-
-
-def page_intro(title: str, purpose: str) -> None:
-    """Title and the one sentence that says what the page is for."""
-    st.title(title)
-    st.markdown(f"<div style='font-size:1.15rem;margin-top:-0.5rem'>{purpose}</div>",
+def page_intro(key: str) -> None:
+    """The page's title and the one sentence that says what it is for (from ui.pages)."""
+    p = page(key)
+    st.title(p.title)
+    st.markdown(f"<div style='font-size:1.15rem;margin-top:-0.5rem'>{p.purpose}</div>",
                 unsafe_allow_html=True)

@@ -20,7 +20,9 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
-from playground import images, models, paths
+from playground import explain, images, models, paths
+from playground.data import make_shapes
+from playground.figures import explain as fx
 from ui.common import fmt_int, show_error
 
 UPLOAD = "__upload__"
@@ -112,10 +114,6 @@ def _digest(img: Image.Image) -> str:
     return hashlib.sha256(img.tobytes() + str(img.size).encode()).hexdigest()[:16]
 
 
-def sample_photos() -> list[Path]:
-    return paths.sample_photos()
-
-
 @st.cache_data(max_entries=8, show_spinner=False)
 def _load_bytes(data: bytes) -> Image.Image:
     return images.load_image(data)
@@ -123,8 +121,6 @@ def _load_bytes(data: bytes) -> Image.Image:
 
 @st.cache_data(max_entries=2, show_spinner=False)
 def _shapes(n: int, size: int, seed: int):
-    from playground.data import make_shapes
-
     d = make_shapes(n, size=size, seed=seed)
     return d.images.numpy(), d.masks.numpy(), d.labels.numpy(), list(d.class_names)
 
@@ -148,7 +144,7 @@ def image_input(key: str = "image", lm: models.LoadedModel | None = None) -> Pic
     st.session_state["picked_source"] = source
     try:
         if source == "Sample photo":
-            photos = sample_photos()
+            photos = paths.sample_photos()
             path = st.selectbox("Photo", photos, format_func=lambda p: p.stem.capitalize(),
                                 key=f"{key}_sample")
             img = _load_bytes(Path(path).read_bytes())
@@ -181,9 +177,6 @@ def image_input(key: str = "image", lm: models.LoadedModel | None = None) -> Pic
     except images.ImageError as err:
         show_error(f"This image cannot be used: {err}", err)
         return None
-    except ImportError as err:  # the generated dataset's module is missing
-        show_error("The generated shapes are not available in this installation.", err)
-        return None
 
 
 # --------------------------------------------------------------------------------------------
@@ -194,24 +187,17 @@ def model_id(lm: models.LoadedModel) -> str:
     return f"{lm.key}@{id(lm.model)}"
 
 
-def prepare(lm: models.LoadedModel, pic: Picture) -> images.Prepared:
-    return images.prepare(pic.image, lm.preprocess)
-
-
 @st.cache_data(max_entries=64, show_spinner=False)
-def predict(mid: str, digest: str, _lm: models.LoadedModel, _x) -> np.ndarray:
-    from playground import explain
-
+def cached_probabilities(mid: str, digest: str, _lm: models.LoadedModel, _x) -> np.ndarray:
+    """Class probabilities of the model for the photo (playground.explain.probabilities), cached."""
     with model_lock(_lm):
-        return explain.predict(_lm.model, _x).numpy()
+        return explain.probabilities(_lm.model, _x).numpy()
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def attribution(mid: str, digest: str, method: str, target: int, layer: str | None,
                 _lm: models.LoadedModel, _x) -> np.ndarray:
     """One (H, W) attribution map in [0, 1] (playground.explain.attribute), cached."""
-    from playground import explain
-
     with model_lock(_lm):
         return explain.attribute(method, _lm.model, _x, target, layer).numpy()
 
@@ -220,8 +206,6 @@ def attribution(mid: str, digest: str, method: str, target: int, layer: str | No
 def feature_maps(mid: str, digest: str, _lm: models.LoadedModel, _x) -> dict[str, np.ndarray]:
     """Every conv and pool layer's output (read-only arrays, shared, not copied per rerun: a
     resnet18's maps are tens of MB)."""
-    from playground import explain
-
     with model_lock(_lm):
         maps = {k: v.numpy() for k, v in explain.feature_maps(_lm.model, _x).items()}
     for a in maps.values():
@@ -231,21 +215,12 @@ def feature_maps(mid: str, digest: str, _lm: models.LoadedModel, _x) -> dict[str
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def cam_layers(mid: str, shape: tuple[int, ...], _lm: models.LoadedModel):
-    """(layers Grad-CAM can use, in running order; the default's name or None): convs, pools,
-    blocks and activations with a spatial output, and the default layer."""
-    from playground import explain
-
-    layers = explain.spatial_layers(_lm.model, shape, kinds=explain.CAM_KINDS)
-    if not layers:
-        return [], None
-    default = layers[-1].name
-    return [li for li in layers if li.kind != "norm" or li.name == default], default
+    """(layers Grad-CAM can use, the default's name or None): playground.explain.cam_layers."""
+    return explain.cam_layers(_lm.model, shape)
 
 
 def show_model_input(prep: images.Prepared, key: str) -> None:
     """The resize, the crop and the normalized tensor, step by step."""
-    from playground.figures import explain as fx
-
     pre = prep.pre
     st.markdown(f"The model's preprocessing: {pre.describe()}.")
     steps = [
@@ -299,6 +274,6 @@ def model_and_photo(model_key: str = "model", image_key: str = "image") -> Subje
         pic = image_input(image_key, lm)
     if lm is None or pic is None:
         st.stop()
-    prep = prepare(lm, pic)
+    prep = images.prepare(pic.image, lm.preprocess)
     mid = model_id(lm)
-    return Subject(lm, pic, prep, mid, predict(mid, pic.digest, lm, prep.tensor))
+    return Subject(lm, pic, prep, mid, cached_probabilities(mid, pic.digest, lm, prep.tensor))

@@ -1,22 +1,18 @@
 """Classify a photo: top-k predictions and where the model looked (Grad-CAM)."""
-import numpy as np
 import streamlit as st
-import torch
 
 from playground import explain, images
 from playground.figures import explain as fx
 from ui import pickers
 from ui.common import page_intro, show_error
 
-page_intro("Classify a photo",
-           "Give a trained network a photo: see what it predicts, how sure it is, and where it "
-           "looked to decide.")
+page_intro("classify")
 
 subject = pickers.model_and_photo("model", "image")
 lm, pic, prep, mid, probs = subject.lm, subject.pic, subject.prep, subject.mid, subject.probs
 x = prep.tensor
 k = min(10, len(probs))
-rows = explain.topk(torch.from_numpy(probs), lm.class_names, k)
+rows = explain.topk(probs, lm.class_names, k)
 best_i, best_name, best_p = rows[0]
 
 st.subheader(f"Prediction: {best_name} ({100 * best_p:.1f} %)")
@@ -42,7 +38,7 @@ with c_cam:
                  caption="red: regions that raise the score most; blue: little or none")
         st.slider("Heat-map opacity", 0.0, 1.0, 0.5, 0.05, key="cam_alpha")
         if pic.mask is not None:
-            r, c = explain.peak(torch.from_numpy(np.ascontiguousarray(cam)))
+            r, c = explain.peak(cam)
             inside = bool(pic.mask[r, c]) if pic.mask.shape == cam.shape else None
             if inside is not None:
                 st.caption(f"Grad-CAM's peak (row {r}, column {c}) is "

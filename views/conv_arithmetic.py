@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import html
-from pathlib import Path
 
 import pandas as pd
 import streamlit as st
@@ -13,9 +12,7 @@ from ui.common import fmt_int, page_intro, show_error
 
 KINDS = list(ar.LAYER_KINDS)          # Conv2d, MaxPool2d, AvgPool2d, ConvTranspose2d
 
-page_intro("Conv arithmetic",
-           "Turn every knob of one convolution or pooling layer and see the output shape, the formula "
-           "with your numbers in it, and the kernel sliding over real values.")
+page_intro("conv_arithmetic")
 
 st.markdown("""
 <style>
@@ -63,7 +60,7 @@ def formula_html(name: str, f: ar.Formula) -> str:
 
 
 def question_html(q: ar.Question) -> str:
-    cells = {"layer": "max-pool" if q.kind == "pool" else "conv", **q.values()}
+    cells = q.row()
     head = "".join(f"<th>{k}</th>" for k in cells)
     body = "".join(f"<td class='blank'>?</td>" if k == q.blank else f"<td>{v}</td>" for k, v in cells.items())
     return f"<table class='ca-q'><tr>{head}</tr><tr>{body}</tr></table>"
@@ -139,16 +136,15 @@ with tab_shape:
             error = None
         except ValueError as exc:
             report, error = None, exc
-        inp_shape = (batch, in_ch, in_h, in_w)
         with shape_slot:
-            st.markdown(shape_html(inp_shape, report.output_shape if report else None, kind),
+            st.markdown(shape_html(layer.input_shape, report.output_shape if report else None, kind),
                         unsafe_allow_html=True)
             st.caption("N = batch size, C = channels, H = height, W = width. The output shape is what "
                        "PyTorch's own module returns (run on the meta device: no memory, no compute).")
         if error is not None:
             said = layer.torch_error()
             show_error(f"PyTorch refuses this layer. {error}",
-                       detail=f"{layer.code()}\n\nPyTorch's own message:\n{said or '(accepted when built alone)'}")
+                       detail=f"{layer.code()}\n\nPyTorch's own message:\n{said or '(accepted when run alone on the CPU)'}")
         else:
             m1, m2, m3 = st.columns(3)
             m1.metric("Parameters", fmt_int(report.params), help="Weights + biases of the layer.")
@@ -158,10 +154,7 @@ with tab_shape:
             else:
                 m2.metric(report.ops_name.capitalize(), fmt_int(report.ops),
                           help="Pooling has no multiply-accumulates: one comparison (max) or addition (mean) per cell of each window.")
-            n_out = 1
-            for v in report.output_shape:
-                n_out *= v
-            m3.metric("Output values", fmt_int(n_out), help="N*C*H*W numbers in the output tensor.")
+            m3.metric("Output values", fmt_int(report.output_values), help="N*C*H*W numbers in the output tensor.")
             st.markdown(formula_html("Height", report.formulas[0]), unsafe_allow_html=True)
             st.markdown(formula_html("Width", report.formulas[1]), unsafe_allow_html=True)
             notes = [("Height: " if i == 0 else "Width: ") + n for i, f in enumerate(report.formulas)
@@ -171,68 +164,41 @@ with tab_shape:
             for n in notes:
                 st.markdown(f"- {n}")
             st.code(f"layer = {report.code}\n"
-                    f"y = layer(torch.randn{inp_shape})\n"
+                    f"y = layer(torch.randn{layer.input_shape})\n"
                     f"y.shape   # torch.Size({list(report.output_shape)})", language="python")
 
-            if report.uncovered_rows or report.uncovered_cols:
-                parts = []
-                if report.uncovered_rows:
-                    parts.append(f"{len(report.uncovered_rows)} input row(s) "
-                                 f"({', '.join(map(str, report.uncovered_rows[:12]))}"
-                                 f"{', ...' if len(report.uncovered_rows) > 12 else ''})")
-                if report.uncovered_cols:
-                    parts.append(f"{len(report.uncovered_cols)} input column(s) "
-                                 f"({', '.join(map(str, report.uncovered_cols[:12]))}"
-                                 f"{', ...' if len(report.uncovered_cols) > 12 else ''})")
+            parts = [f"{len(u)} input {what}(s) ({', '.join(map(str, u[:12]))}{', ...' if len(u) > 12 else ''})"
+                     for what, u in (("row", report.uncovered_rows), ("column", report.uncovered_cols)) if u]
+            if parts:
                 st.warning("The windows do not fit evenly: " + " and ".join(parts) +
                            " are never read by any window (shaded red below). Their values cannot "
                            "influence the output.", icon=":material/warning:")
 
             # where the windows land, per dimension
             if max(in_h, in_w) <= 512:
-                g1, g2 = st.columns(2)
-                for col, (name, d) in zip((g1, g2), (("rows", layer.dims()[0]), ("columns", layer.dims()[1]))):
+                for col, name, w in zip(st.columns(2), ("rows", "columns"), layer.windows()):
                     with col:
-                        if is_t:
-                            out_n = ar.output_size(**d)
-                            spans = [ar.window_taps(i * d["stride"] - d["padding"], d["kernel"], d["dilation"])
-                                     for i in range(d["size"])]
-                            spans = [[t for t in s if 0 <= t < out_n] or [max(0, min(s[0], out_n - 1))]
-                                     for s in spans]
-                            hit = {t for s in spans for t in s}
-                            fig = cf.windows_figure(d["size"], spans, axis=name, window_label="input " + name[:-1],
-                                                    extent=(0, out_n - 1),
-                                                    uncovered=[t for t in range(out_n) if t not in hit])
-                            title = f"Where each input {name[:-1]} writes in the output ({out_n} {name})"
+                        if w.transposed:
+                            title = f"Where each input {name[:-1]} writes in the output ({w.out_size} {name})"
                         else:
-                            starts = ar.window_starts(**{k: v for k, v in d.items() if k != "output_padding"})
-                            spans = [ar.window_taps(s, d["kernel"], d["dilation"]) for s in starts]
-                            pads = ar._pads(d["padding"], d["kernel"], d["dilation"])
-                            fig = cf.windows_figure(d["size"], spans, axis=name, pads=pads,
-                                                    uncovered=report.uncovered_rows if name == "rows"
-                                                    else report.uncovered_cols, window_label="window")
-                            title = f"{len(starts)} windows along the {('height', 'width')[name == 'columns']}"
+                            title = f"{len(w.taps)} windows along the {('height', 'width')[name == 'columns']}"
                         st.markdown(f"**{title}**")
-                        st.plotly_chart(fig, key=f"ca_windows_{name}", width="stretch")
+                        st.plotly_chart(cf.windows_figure(w, axis=name), key=f"ca_windows_{name}", width="stretch")
 
         if is_conv:
             with st.container(border=True):
                 st.markdown("**Padding that keeps the size**")
                 try:
-                    sol_h = ar.same_padding(in_h, kh, sh, dh)
-                    sol_w = ar.same_padding(in_w, kw, sw, dw) if (in_w, kw, sw, dw) != (in_h, kh, sh, dh) else None
+                    sol_h, sol_w = layer.keep_size()
                 except ValueError as exc:
                     st.caption(f"No solution for these numbers: {exc}")
                 else:
-                    for label, sol in (("Height", sol_h), ("Width", sol_w)):
-                        if sol is None:
-                            continue
-                        prefix = f"{label}: " if sol_w is not None else ""
+                    labelled = [("", sol_h)] if sol_h == sol_w else [("Height: ", sol_h), ("Width: ", sol_w)]
+                    for prefix, sol in labelled:
                         for line in sol.explanation:
                             st.markdown(f"- {prefix}{line}")
-                    best = (sol_h.symmetric if sh == 1 else sol_h.strided)
-                    best_w = best if sol_w is None else (sol_w.symmetric if sw == 1 else sol_w.strided)
-                    if best is not None and best == best_w and (pad_mode != "number" or (ph, pw) != (best, best)):
+                    best = sol_h.best if sol_h.best == sol_w.best else None
+                    if best is not None and (pad_mode != "number" or (ph, pw) != (best, best)):
                         st.button(f"Use padding = {best}", key="ca_use_pad", on_click=use_padding, args=(best,))
 
         with st.expander("How the formula works"):
@@ -254,14 +220,10 @@ with tab_slide:
     st.markdown("<div class='ca-big'>Real numbers, a real kernel: press <b>Play</b> (or drag the slider) "
                 "to move the window. Every output value is computed by PyTorch (<code>F.conv2d</code>, "
                 "<code>F.max_pool2d</code>, <code>F.avg_pool2d</code>).</div>", unsafe_allow_html=True)
-    PRESETS = {"6x6 image, horizontal-edge kernel (course)": "6x6",
-               "5x5 image, vertical-edge kernel (course)": "5x5",
-               "Random values": "random",
-               "A patch of a real photo": "photo"}
+    preset_by_label = {label: key for key, label in ar.PRESETS.items()}
     a, b, c, d = st.columns([1.8, 1.9, 0.9, 0.9])
-    preset_label = a.selectbox("Values", list(PRESETS), key="ca_sl_preset")
-    preset = PRESETS[preset_label]
-    s_kind = b.radio("Layer", ["Conv2d", "MaxPool2d", "AvgPool2d"], horizontal=True, key="ca_sl_kind")
+    preset = preset_by_label[a.selectbox("Values", list(preset_by_label), key="ca_sl_preset")]
+    s_kind = b.radio("Layer", list(ar.SLIDE_KINDS), horizontal=True, key="ca_sl_kind")
     s_stride = int(c.number_input("Stride", 1, 6, 1, key="ca_sl_stride"))
     s_dil = int(d.number_input("Dilation", 1, 4, 1, key="ca_sl_dil", disabled=s_kind == "AvgPool2d"))
     if s_kind == "AvgPool2d":
@@ -276,26 +238,20 @@ with tab_slide:
     s_ceil = g.checkbox("ceil_mode", key="ca_sl_ceil", disabled=s_kind == "Conv2d")
 
     # the starting values of the preset
-    if preset in ("6x6", "5x5"):
-        img0, ker0 = ar.course_example(preset)
-        seed = 0
-    else:
+    sz, ksz, seed, photo = 6, 3, 0, None
+    if preset in ("random", "photo"):
         sz = int(h.number_input("Grid size", 3, 16, 8 if preset == "photo" else 6, key="ca_sl_size"))
         ksz = int(h.number_input("Kernel size", 1, 7, 3, key="ca_sl_ksize")) if s_kind == "Conv2d" else 3
-        if preset == "random":
-            seed = int(st.session_state.get("ca_sl_seed", 0))
-            img0, ker0 = ar.random_values(sz, sz, ksz, ksz, seed=seed)
-            if e.button("New random values", key="ca_sl_reseed", icon=":material/casino:"):
-                st.session_state["ca_sl_seed"] = seed + 1
-                st.rerun()
-        else:
-            names = [p.stem for p in paths.sample_photos()]
-            photo = e.selectbox("Photo", names, key="ca_sl_photo")
-            seed = names.index(photo)
-            img0 = ar.image_patch(paths.SAMPLES / f"{photo}.jpg", sz)
-            _, ker0 = ar.course_example("5x5")
-            ker0 = ker0 if ksz == 3 else [[1 if j == 0 else -1 if j == ksz - 1 else 0 for j in range(ksz)]
-                                           for _ in range(ksz)]
+    if preset == "random":
+        seed = int(st.session_state.get("ca_sl_seed", 0))
+        if e.button("New random values", key="ca_sl_reseed", icon=":material/casino:"):
+            st.session_state["ca_sl_seed"] = seed + 1
+            st.rerun()
+    elif preset == "photo":
+        photos = paths.sample_photos()
+        seed = e.selectbox("Photo", range(len(photos)), format_func=lambda i: photos[i].stem, key="ca_sl_photo")
+        photo = photos[seed]
+    img0, ker0 = ar.starting_values(preset, size=sz, kernel_size=ksz, seed=seed, photo=photo)
     if s_kind != "Conv2d":
         ker0 = None
     pool_k = int(h.number_input("Pool size", 1, 5, 2, key="ca_sl_poolk",
@@ -377,16 +333,14 @@ with tab_quiz:
             else:
                 v = ar.check_answer(q, ans)
                 (st.success if v.correct else st.error)(v.message)
-                if not v.correct:
-                    st.markdown(formula_html("The right way", ar.Formula(v.steps[0], v.steps[1:], q.answer)),
-                                unsafe_allow_html=True)
+                if not v.correct and v.formula is not None:
+                    st.markdown(formula_html("The right way", v.formula), unsafe_allow_html=True)
         n1, n2 = st.columns(2)
         n1.button("Next question", key="ca_q_next", on_click=next_question, icon=":material/arrow_forward:")
         n2.button("Make a new question", key="ca_q_new", on_click=new_question, icon=":material/casino:")
     with qb:
         st.markdown("**The course's table** (blanks marked ?)")
-        table = [{"layer": "pool" if x.kind == "pool" else "conv",
-                  **{k: ("?" if k == x.blank else v) for k, v in x.values().items()}} for x in course]
+        table = [x.row() for x in course]
         st.dataframe(pd.DataFrame(table).astype(str), hide_index=True, width="stretch",
                      height=36 * (len(table) + 1) + 3)
         with st.expander("The formula to use"):

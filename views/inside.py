@@ -1,21 +1,17 @@
 """Look inside: filters, feature maps, attributions and a kernel sandbox for one photo."""
 import numpy as np
 import streamlit as st
-import torch
 
 from playground import explain, images
 from playground.figures import explain as fx
 from ui import pickers
 from ui.common import fmt_int, page_intro, show_error
 
-page_intro("Look inside",
-           "See what a trained CNN does with one photo: the filters it learned, what every layer "
-           "makes of the photo, and which pixels decided its answer.")
+page_intro("inside")
 
 subject = pickers.model_and_photo("model", "image")
-lm, pic, prep, mid, probs_np = subject.lm, subject.pic, subject.prep, subject.mid, subject.probs
+lm, pic, prep, mid, probs = subject.lm, subject.pic, subject.prep, subject.mid, subject.probs
 x = prep.tensor
-probs = torch.from_numpy(probs_np)
 ranked = explain.topk(probs, lm.class_names, len(probs))
 best_i, best_name, best_p = ranked[0]
 truth = f" · true class **{pic.truth}**" if pic.truth else ""
@@ -38,7 +34,7 @@ with t_maps:
                             horizontal=True, format_func={"strength": "mean activation",
                                                           "peak": "largest value",
                                                           "index": "channel number"}.get)
-        a = torch.tensor(maps[layer])  # a copy: the cached arrays are read-only
+        a = maps[layer]                # read-only: shared by every session's rerun
         C, H, W = a.shape
         n_show = c3.slider("Channels shown", 1, min(C, 64), min(C, 32), key="fm_count") if C > 1 else 1
         order = explain.channel_order(a, order_by)[:n_show]
@@ -56,11 +52,11 @@ with t_maps:
                               format_func=lambda i: f"channel {i}")
             m = a[ch]
             st.markdown(f"Channel {ch}: min {float(m.min()):.3f}, max {float(m.max()):.3f}, "
-                        f"mean {float(m.mean()):.3f}; {100 * float((m > 0).float().mean()):.0f} % of "
+                        f"mean {float(m.mean()):.3f}; {100 * float((m > 0).mean()):.0f} % of "
                         "positions above zero.")
             st.image(images.upscale(prep.shown), caption="the photo, as the model sees it", width="stretch")
         with e2:
-            big = fx.image(explain.scale_maps(m[None])[0].numpy(),
+            big = fx.image(explain.scale_maps(m[None])[0],
                            title=f"{layer}, channel {ch} ({H} x {W})", height=460)
             st.plotly_chart(big, key="fm_big", width="stretch")
     with st.expander("What am I looking at?"):
@@ -80,7 +76,8 @@ with t_attr:
                 "the other pixel methods still work.")
     c1, c2, c3 = st.columns([3, 2, 2])
     methods = c1.multiselect("Methods (side by side)", list(explain.METHODS),
-                             default=["Grad-CAM", "Guided Grad-CAM", "Saliency"], key="attr_methods")
+                             default=[m.name for m in explain.METHODS.values() if m.default],
+                             key="attr_methods")
     top = ranked[: min(len(ranked), 1000)]
     target = c2.selectbox("Explain the class", [i for i, _, _ in top], key="attr_class",
                           format_func=lambda i: f"{explain.class_name(lm.class_names, i)} "
@@ -98,16 +95,16 @@ with t_attr:
     if not methods:
         st.info("Choose one or more methods above.")
     shown = []
-    slow = [mth for mth in methods if mth in ("Integrated Gradients", "Occlusion")]
+    slow = [mth for mth in methods if explain.METHODS[mth].slow]
     note = f" ({' and '.join(slow)} take a few seconds on a large model)" if slow else ""
     with st.spinner(f"Computing {', '.join(methods)}{note} ..."):
         for mth in methods:
-            if mth in ("Grad-CAM", "Guided Grad-CAM") and cam_layer is None:
+            needs_layer = explain.METHODS[mth].needs_layer
+            if needs_layer and cam_layer is None:
                 continue
             try:
                 heat = pickers.attribution(mid, pic.digest, mth, int(target),
-                                           cam_layer if mth in ("Grad-CAM", "Guided Grad-CAM") else None,
-                                           lm, x)
+                                           cam_layer if needs_layer else None, lm, x)
             except Exception as err:  # noqa: BLE001 - an exotic uploaded network must not break the page
                 show_error(f"{mth} could not be computed for this model and layer.", err)
                 continue
@@ -124,26 +121,25 @@ with t_attr:
                              caption=f"{prep.cropped.width} x {prep.cropped.height} px model input")
                     continue
                 st.markdown(f"**{mth}**")
-                at = f"at layer {cam_layer}" if mth in ("Grad-CAM", "Guided Grad-CAM") else None
+                at = f"at layer {cam_layer}" if explain.METHODS[mth].needs_layer else None
                 st.image(images.overlay(images.upscale(prep.shown), heat, alpha), width="stretch",
                          caption=at)
                 if pic.mask is not None and pic.mask.shape == heat.shape:
-                    r, c = explain.peak(torch.from_numpy(np.ascontiguousarray(heat)))
+                    r, c = explain.peak(heat)
                     st.caption(f"peak {'inside' if pic.mask[r, c] else 'outside'} the shape")
     with st.expander("What each method shows"):
-        for mth, text in explain.METHODS.items():
-            st.markdown(f"- **{mth}**: {text}")
+        for mth in explain.METHODS.values():
+            st.markdown(f"- **{mth.name}** (captum's `{mth.captum}`): {mth.description}")
         st.markdown("Every map is scaled to [0, 1] and drawn with the same colours: blue = little "
                     "or no influence, red = the most. All come from captum.")
 
 # --------------------------------------------------------------------------------------------
 with t_filters:
-    convs = explain.conv_layers(lm.model)
+    convs = explain.conv_weights(lm.model)         # name -> (out, in, kh, kw) weights
     if not convs:
         st.info("This model has no convolutional layer.")
     else:
-        name0, conv0 = convs[0]
-        w0 = conv0.weight.detach()
+        name0, w0 = next(iter(convs.items()))
         st.markdown(f"**First layer `{name0}`: {w0.shape[0]} filters of {w0.shape[2]} x {w0.shape[3]} "
                     f"over {w0.shape[1]} input channel{'s' if w0.shape[1] > 1 else ''}.** "
                     "Each tile is one filter shown as colours: grey = weight 0, a bright colour = "
@@ -154,10 +150,10 @@ with t_filters:
                     "k x k slice per input channel (the previous layer's channels): red weights "
                     "add that channel's activation, blue ones subtract it.")
         c1, c2 = st.columns([2, 1])
-        conv_names = [n for n, _ in convs]
+        conv_names = list(convs)
         lname = c1.selectbox("Conv layer", conv_names, index=min(1, len(conv_names) - 1),
-                             key="flt_layer", format_func=lambda n: f"{n}: {tuple(lm.model.get_submodule(n).weight.shape)}")
-        w = lm.model.get_submodule(lname).weight.detach()
+                             key="flt_layer", format_func=lambda n: f"{n}: {convs[n].shape}")
+        w = convs[lname]
         fi = c2.number_input(f"Filter (0 to {w.shape[0] - 1})", 0, w.shape[0] - 1, 0, 1, key="flt_index")
         slices = w[int(fi)][:64]
         st.plotly_chart(fx.weight_grid(slices, [f"in ch {i}" for i in range(slices.shape[0])],
@@ -186,7 +182,7 @@ with t_kernel:
                     format="%.3f", key=f"k_{r}{c}_{slot}", label_visibility="collapsed"))
     gray = np.asarray(images.thumbnail(pic.image, 256).convert("L"), dtype=np.float32) / 255
     try:
-        resp = explain.apply_kernel(torch.from_numpy(gray), kern).numpy()
+        resp = explain.apply_kernel(gray, kern)
     except ValueError as err:
         show_error("This kernel cannot be applied.", err)
         resp = None
@@ -200,25 +196,25 @@ with t_kernel:
             st.image(resp / (2 * top) + 0.5, width="stretch", clamp=True,
                      caption="grey = 0, white = strong positive, black = strong negative")
     if convs:
-        name0, conv0 = convs[0]
-        i, cos, comp = explain.most_similar_filter(conv0.weight, kern)
+        name0, w0 = next(iter(convs.items()))
+        i, cos, comp = explain.most_similar_filter(w0, kern)
         st.markdown(f"**Most similar filter in `{name0}`: filter {i}, cosine similarity {cos:+.2f}** "
                     "(1 = the same pattern, 0 = unrelated, -1 = the opposite).")
         d1, d2, d3 = st.columns([1, 1, 1.2])
         with d1:
             st.plotly_chart(fx.kernel(np.array(kern), "Your kernel"), key="k_user", width="stretch")
         with d2:
-            note = "summed over its colour channels" if conv0.weight.shape[1] > 1 else ""
-            if tuple(conv0.weight.shape[-2:]) != (3, 3):
-                note += f"; {conv0.weight.shape[2]} x {conv0.weight.shape[3]} averaged down to 3 x 3"
-            st.plotly_chart(fx.kernel(comp.numpy(), f"Filter {i} of {name0}"), key="k_model", width="stretch")
+            note = "summed over its colour channels" if w0.shape[1] > 1 else ""
+            if tuple(w0.shape[-2:]) != (3, 3):
+                note += f"; {w0.shape[2]} x {w0.shape[3]} averaged down to 3 x 3"
+            st.plotly_chart(fx.kernel(comp, f"Filter {i} of {name0}"), key="k_model", width="stretch")
             if note:
                 st.caption(f"Filter {i} {note.strip('; ')}, as it acts on a grey photo.")
         with d3:
             fm = maps.get(name0) if maps else None
             if fm is not None:
                 st.markdown(f"**What filter {i} makes of the photo** ({name0}, channel {i})")
-                st.image(images.upscale(explain.scale_maps(torch.tensor(fm[i:i + 1]))[0].numpy()), clamp=True,
+                st.image(images.upscale(explain.scale_maps(fm[i:i + 1])[0]), clamp=True,
                          width="stretch")
 
 # --------------------------------------------------------------------------------------------

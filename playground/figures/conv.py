@@ -1,5 +1,6 @@
 """Figures for one conv / pooling layer: the sliding kernel (an animated grid) and where the
-windows land along one dimension. Data in (from :mod:`playground.arithmetic`), ``go.Figure`` out."""
+windows land along one dimension. Data in (a ``Slide``, a ``Windows`` from
+:mod:`playground.arithmetic`), ``go.Figure`` out."""
 from __future__ import annotations
 
 import math
@@ -7,7 +8,7 @@ import math
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from playground.arithmetic import Slide, _fmt_value
+from playground.arithmetic import Slide, Windows, format_value
 
 WINDOW = "#f08c00"          # the current window / output cell
 WINDOW_FILL = "rgba(255, 212, 59, 0.45)"
@@ -58,49 +59,62 @@ class FramesFigure(go.Figure):
         return self.to_dict()
 
 
-def sliding_figure(s: Slide, start: int = 0, *, duration_ms: int = 800, height: int | None = None
-                   ) -> go.Figure:
-    """The kernel sliding over the input: padded input grid (left) and output grid (right).
+def _font(cells: int) -> int:
+    """Text size for a grid ``cells`` wide: large enough to read on a projector, small enough to fit."""
+    return 24 if cells <= 8 else 17 if cells <= 12 else 12
 
-    One animation frame per output cell: the window's taps highlighted on the input, the output
-    filled up to that cell, the dot product written out above. Play/Pause buttons and a slider
-    step through the positions in the browser (no server round trip)."""
+
+def _input_grid(s: Slide, rows: list[int], cols: list[int]) -> tuple[list, list, list, list]:
+    """The input's values and labels, and the padding's, on the padded grid (None where the other is)."""
     H, W = len(s.image), len(s.image[0])
-    (pt, pb), (pl, pr) = s.pads
-    rows = list(range(-pt, H + pb))
-    cols = list(range(-pl, W + pr))
-    OH, OW = len(s.output), len(s.output[0])
-    n = len(s.steps)
-    if n > MAX_FRAMES:
-        raise ValueError(f"{n} positions are too many to animate (at most {MAX_FRAMES}); use a "
-                         "smaller grid or a larger stride.")
-    start = min(max(int(start), 0), n - 1)
-    is_max = s.kind == "MaxPool2d"
-    pad_text = "-∞" if is_max else "0"
-
+    pad_text = "-∞" if s.kind == "MaxPool2d" else "0"
     in_z, in_t, pad_z, pad_t = [], [], [], []
     for r in rows:
-        zr, tr, pzr, ptr = [], [], [], []
-        for c in cols:
-            inside = 0 <= r < H and 0 <= c < W
-            v = s.image[r][c] if inside else None
-            zr.append(v)
-            tr.append(_fmt_value(v) if inside else "")
-            pzr.append(None if inside else 0)
-            ptr.append("" if inside else pad_text)
-        in_z.append(zr), in_t.append(tr), pad_z.append(pzr), pad_t.append(ptr)
+        inside = [0 <= r < H and 0 <= c < W for c in cols]
+        in_z.append([s.image[r][c] if ok else None for c, ok in zip(cols, inside)])
+        in_t.append([format_value(s.image[r][c]) if ok else "" for c, ok in zip(cols, inside)])
+        pad_z.append([None if ok else 0 for ok in inside])
+        pad_t.append(["" if ok else pad_text for ok in inside])
+    return in_z, in_t, pad_z, pad_t
 
-    flat_out = [v for row in s.output for v in row]
-    lim = max((abs(v) for v in flat_out), default=1.0) or 1.0
-    big = max(H + pt + pb, W + pl + pr)
-    cell_font = 24 if big <= 8 else 17 if big <= 12 else 12
-    out_font = 24 if max(OH, OW) <= 8 else 17 if max(OH, OW) <= 12 else 12
 
-    fig = make_subplots(rows=1, cols=2, column_widths=[len(cols), max(OW, 1) + 0.8],
-                        horizontal_spacing=0.08,
-                        subplot_titles=(f"<b>Input</b> {H}x{W}" + (" + padding" if any((pt, pb, pl, pr))
-                                                                      else ""),
-                                        f"<b>Output</b> {OH}x{OW}"))
+def _output_cells(s: Slide, upto: int) -> tuple[list, list]:
+    """The output grid after step ``upto``: values and labels so far, None / "" for the rest."""
+    OH, OW = len(s.output), len(s.output[0])
+    z = [[None] * OW for _ in range(OH)]
+    t = [[""] * OW for _ in range(OH)]
+    for st in s.steps[:upto + 1]:
+        z[st.out_row][st.out_col] = st.value
+        t[st.out_row][st.out_col] = format_value(round(st.value, 2))
+    return z, t
+
+
+def _uncovered_shapes(s: Slide) -> list[dict]:
+    """Red dotted bands over the input rows and columns no window reads."""
+    H, W = len(s.image), len(s.image[0])
+    bands = [dict(x0=-0.5, x1=W - 0.5, y0=r - 0.5, y1=r + 0.5) for r in s.uncovered_rows]
+    bands += [dict(x0=c - 0.5, x1=c + 0.5, y0=-0.5, y1=H - 0.5) for c in s.uncovered_cols]
+    return [dict(type="rect", xref="x", yref="y", **band, fillcolor=UNCOVERED_FILL,
+                 line=dict(color=UNCOVERED_LINE, width=1, dash="dot"), layer="above") for band in bands]
+
+
+def _box(xref: str, rows: tuple[int, int], cols: tuple[int, int]) -> dict:
+    """The orange outline around cells ``rows`` x ``cols`` (first, last) of one subplot."""
+    return dict(type="rect", xref=xref, yref=xref.replace("x", "y"), x0=cols[0] - 0.5, x1=cols[1] + 0.5,
+                y0=rows[0] - 0.5, y1=rows[1] + 0.5, line=dict(color=WINDOW, width=4), layer="above")
+
+
+def _grids(s: Slide, rows: list[int], cols: list[int], start: int, cell_font: int) -> go.Figure:
+    """The two grids: padding and input values (left); the output, empty cells under the values
+    computed up to position ``start`` (right). Trace 3 is the one each frame replaces."""
+    H, W = len(s.image), len(s.image[0])
+    OH, OW = len(s.output), len(s.output[0])
+    in_z, in_t, pad_z, pad_t = _input_grid(s, rows, cols)
+    lim = max((abs(v) for row in s.output for v in row), default=1.0) or 1.0
+    out_font = _font(max(OH, OW))
+    padded = " + padding" if len(rows) > H or len(cols) > W else ""
+    fig = make_subplots(rows=1, cols=2, column_widths=[len(cols), max(OW, 1) + 0.8], horizontal_spacing=0.08,
+                        subplot_titles=(f"<b>Input</b> {H}x{W}{padded}", f"<b>Output</b> {OH}x{OW}"))
     fig.add_trace(go.Heatmap(x=cols, y=rows, z=pad_z, text=pad_t, texttemplate="%{text}",
                              textfont=dict(size=cell_font, color="#495057"),
                              colorscale=[[0, PAD_FILL], [1, PAD_FILL]], showscale=False,
@@ -110,74 +124,45 @@ def sliding_figure(s: Slide, start: int = 0, *, duration_ms: int = 800, height: 
                              textfont=dict(size=cell_font), colorscale="Greys", reversescale=True,
                              showscale=False, xgap=2, ygap=2,
                              hovertemplate="input row %{y}, col %{x}: %{z}<extra></extra>"), 1, 1)
-
-    def out_values(upto: int) -> tuple[list, list]:
-        z = [[None] * OW for _ in range(OH)]
-        t = [[""] * OW for _ in range(OH)]
-        for st in s.steps[:upto + 1]:
-            z[st.out_row][st.out_col] = st.value
-            t[st.out_row][st.out_col] = _fmt_value(round(st.value, 2))
-        return z, t
-
     fig.add_trace(go.Heatmap(x=list(range(OW)), y=list(range(OH)), z=[[0] * OW for _ in range(OH)],
                              text=[["?"] * OW for _ in range(OH)], texttemplate="%{text}",
                              textfont=dict(size=out_font, color="#adb5bd"),
                              colorscale=[[0, EMPTY_FILL], [1, EMPTY_FILL]], showscale=False, xgap=2, ygap=2,
                              hoverinfo="skip"), 1, 2)
-    z0, t0 = out_values(start)
+    z0, t0 = _output_cells(s, start)
     fig.add_trace(go.Heatmap(x=list(range(OW)), y=list(range(OH)), z=z0, text=t0, texttemplate="%{text}",
                              textfont=dict(size=out_font), colorscale=OUTPUT_SCALE, zmid=0, zmin=-lim, zmax=lim,
                              showscale=False, xgap=2, ygap=2,
                              hovertemplate="output row %{y}, col %{x}: %{z}<extra></extra>"), 1, 2)
+    return fig
 
-    static_shapes = []
-    for r in s.uncovered_rows:
-        static_shapes.append(dict(type="rect", xref="x", yref="y", x0=-0.5, x1=W - 0.5,
-                                  y0=r - 0.5, y1=r + 0.5, fillcolor=UNCOVERED_FILL,
-                                  line=dict(color=UNCOVERED_LINE, width=1, dash="dot"), layer="above"))
-    for c in s.uncovered_cols:
-        static_shapes.append(dict(type="rect", xref="x", yref="y", y0=-0.5, y1=H - 0.5,
-                                  x0=c - 0.5, x1=c + 0.5, fillcolor=UNCOVERED_FILL,
-                                  line=dict(color=UNCOVERED_LINE, width=1, dash="dot"), layer="above"))
 
-    weights = s.kernel
+def _frame_layout(s: Slide, i: int, static_shapes: list[dict], cell_font: int) -> dict:
+    """Shapes and annotations of position ``i``: the window's taps (with their weights), its
+    outline, the output cell's outline, and the expression written out above."""
+    st = s.steps[i]
+    shapes, annotations = list(static_shapes), []
+    for a, r in enumerate(st.rows):
+        for b, c in enumerate(st.cols):
+            shapes.append(dict(type="rect", xref="x", yref="y", x0=c - 0.5, x1=c + 0.5, y0=r - 0.5,
+                               y1=r + 0.5, fillcolor=WINDOW_FILL, line=dict(width=0), layer="above"))
+            if s.kernel is not None:
+                annotations.append(dict(xref="x", yref="y", x=c + 0.48, y=r + 0.48, xanchor="right",
+                                        yanchor="bottom", showarrow=False,
+                                        text=f"<b>×{format_value(s.kernel[a][b])}</b>",
+                                        font=dict(size=max(cell_font - 7, 10), color="#d9480f")))
+    shapes.append(_box("x", (st.rows[0], st.rows[-1]), (st.cols[0], st.cols[-1])))
+    shapes.append(_box("x2", (st.out_row, st.out_row), (st.out_col, st.out_col)))
+    head = (f"<b>Position {i + 1} of {len(s.steps)}</b> -> output row {st.out_row}, col {st.out_col}:")
+    annotations.append(dict(xref="paper", yref="paper", x=0, y=1.0, yshift=48, xanchor="left",
+                            yanchor="bottom", align="left", showarrow=False,
+                            text=f"{head}<br>{_wrap(st.expression, s.kernel_size[1])}",
+                            font=dict(size=18, color="#212529", family="DejaVu Sans Mono, Menlo, monospace")))
+    return dict(shapes=shapes, annotations=annotations)
 
-    def frame_layout(i: int) -> dict:
-        st = s.steps[i]
-        shapes = list(static_shapes)
-        annotations = []
-        for a, r in enumerate(st.rows):
-            for b, c in enumerate(st.cols):
-                shapes.append(dict(type="rect", xref="x", yref="y", x0=c - 0.5, x1=c + 0.5, y0=r - 0.5,
-                                   y1=r + 0.5, fillcolor=WINDOW_FILL, line=dict(width=0), layer="above"))
-                if weights is not None:
-                    annotations.append(dict(xref="x", yref="y", x=c + 0.48, y=r + 0.48, xanchor="right",
-                                            yanchor="bottom", showarrow=False,
-                                            text=f"<b>×{_fmt_value(weights[a][b])}</b>",
-                                            font=dict(size=max(cell_font - 7, 10), color="#d9480f")))
-        shapes.append(dict(type="rect", xref="x", yref="y", x0=st.cols[0] - 0.5, x1=st.cols[-1] + 0.5,
-                           y0=st.rows[0] - 0.5, y1=st.rows[-1] + 0.5, line=dict(color=WINDOW, width=4),
-                           layer="above"))
-        shapes.append(dict(type="rect", xref="x2", yref="y2", x0=st.out_col - 0.5, x1=st.out_col + 0.5,
-                           y0=st.out_row - 0.5, y1=st.out_row + 0.5, line=dict(color=WINDOW, width=4),
-                           layer="above"))
-        head = (f"<b>Position {i + 1} of {n}</b> -> output row {st.out_row}, col {st.out_col}:")
-        annotations.append(dict(xref="paper", yref="paper", x=0, y=1.0, yshift=48, xanchor="left",
-                                yanchor="bottom", align="left", showarrow=False,
-                                text=f"{head}<br>{_wrap(st.expression, s.kernel_size[1])}",
-                                font=dict(size=18, color="#212529", family="DejaVu Sans Mono, Menlo, monospace")))
-        return dict(shapes=shapes, annotations=annotations)
 
-    # subplot titles are annotations too; keep them in every frame
-    titles = [a.to_plotly_json() for a in fig.layout.annotations]
-
-    def with_titles(lay: dict) -> dict:
-        lay = dict(lay)
-        lay["annotations"] = titles + lay["annotations"]
-        return lay
-
-    fig.update_layout(with_titles(frame_layout(start)))
-
+def _controls(n: int, start: int, duration_ms: int) -> dict:
+    """Play / Pause buttons and a slider over the ``n`` positions, all run in the browser."""
     play = dict(label="▶ Play", method="animate",
                 args=[None, dict(frame=dict(duration=duration_ms, redraw=True), fromcurrent=True,
                                  transition=dict(duration=0), mode="immediate")])
@@ -187,12 +172,7 @@ def sliding_figure(s: Slide, start: int = 0, *, duration_ms: int = 800, height: 
     steps = [dict(method="animate", label=str(i + 1),
                   args=[[str(i)], dict(mode="immediate", frame=dict(duration=0, redraw=True),
                                        transition=dict(duration=0))]) for i in range(n)]
-    max_lines = max(_wrap(st.expression, s.kernel_size[1]).count("<br>") for st in s.steps) + 2
-    top = 70 + 24 * max_lines
-    cell_px = 64 if big <= 8 else 46 if big <= 12 else 32
-    fig.update_layout(
-        font=FONT, height=height or max(420, top + 170 + cell_px * max(len(rows), OH)),
-        margin=dict(l=50, r=20, t=top, b=150), plot_bgcolor="white",
+    return dict(
         updatemenus=[dict(type="buttons", direction="left", x=0, y=0, xanchor="left", yanchor="top",
                           pad=dict(t=78, r=10), showactive=False, buttons=[play, pause],
                           font=dict(size=16))],
@@ -201,6 +181,41 @@ def sliding_figure(s: Slide, start: int = 0, *, duration_ms: int = 800, height: 
                                         xanchor="left"),
                       font=dict(size=12, color="#495057" if n <= 30 else "rgba(0,0,0,0)"),
                       steps=steps, transition=dict(duration=0))])
+
+
+def sliding_figure(s: Slide, start: int = 0, *, duration_ms: int = 800, height: int | None = None
+                   ) -> go.Figure:
+    """The kernel sliding over the input: padded input grid (left) and output grid (right).
+
+    One animation frame per output cell: the window's taps highlighted on the input, the output
+    filled up to that cell, the dot product written out above. Play/Pause buttons and a slider
+    step through the positions in the browser (no server round trip)."""
+    H, W = len(s.image), len(s.image[0])
+    (pt, pb), (pl, pr) = s.pads
+    rows, cols = list(range(-pt, H + pb)), list(range(-pl, W + pr))
+    n = len(s.steps)
+    if n > MAX_FRAMES:
+        raise ValueError(f"{n} positions are too many to animate (at most {MAX_FRAMES}); use a "
+                         "smaller grid or a larger stride.")
+    start = min(max(int(start), 0), n - 1)
+    big = max(len(rows), len(cols))
+    cell_font = _font(big)
+    fig = _grids(s, rows, cols, start, cell_font)
+
+    static_shapes = _uncovered_shapes(s)
+    titles = [a.to_plotly_json() for a in fig.layout.annotations]   # subplot titles: keep in every frame
+
+    def layout_at(i: int) -> dict:
+        lay = _frame_layout(s, i, static_shapes, cell_font)
+        return dict(lay, annotations=titles + lay["annotations"])
+
+    fig.update_layout(layout_at(start))
+    max_lines = max(_wrap(st.expression, s.kernel_size[1]).count("<br>") for st in s.steps) + 2
+    top = 70 + 24 * max_lines
+    cell_px = 64 if big <= 8 else 46 if big <= 12 else 32
+    fig.update_layout(font=FONT, height=height or max(420, top + 170 + cell_px * max(len(rows), len(s.output))),
+                      margin=dict(l=50, r=20, t=top, b=150), plot_bgcolor="white",
+                      **_controls(n, start, duration_ms))
     fig.update_xaxes(showgrid=False, zeroline=False, dtick=1, tickfont=dict(size=13), constrain="domain")
     fig.update_yaxes(showgrid=False, zeroline=False, dtick=1, tickfont=dict(size=13), autorange="reversed",
                      constrain="domain")
@@ -212,23 +227,23 @@ def sliding_figure(s: Slide, start: int = 0, *, duration_ms: int = 800, height: 
     # few hundred frames; every key they use is already validated in the figure's first state.
     frames = []
     for i in range(n):
-        z, t = out_values(i)
+        z, t = _output_cells(s, i)
         frames.append({"name": str(i), "traces": [3], "data": [{"type": "heatmap", "z": z, "text": t}],
-                       "layout": with_titles(frame_layout(i))})
+                       "layout": layout_at(i)})
     return FramesFigure.wrap(fig, frames)
 
 
-def windows_figure(size: int, spans: list[list[int]], *, axis: str = "rows", pads: tuple[int, int] = (0, 0),
-                   uncovered: list[int] = (), window_label: str = "window", extent: tuple[int, int] | None = None,
-                   height: int | None = None) -> go.Figure:
+def windows_figure(w: Windows, *, axis: str = "rows", height: int | None = None) -> go.Figure:
     """Where each window lands along one dimension: one line per window (its taps as dots), the
     input's cells along the x axis, padding shaded grey, never-covered cells shaded red.
 
-    ``spans`` holds the taps of each window (from ``window_taps``); for a transposed convolution
-    they are the output cells each input cell writes to, with ``extent`` the output's range."""
-    lo, hi = extent if extent is not None else (-pads[0], size + pads[1] - 1)
+    For a transposed convolution (``w.transposed``) each line is one input cell and its dots the
+    output cells it writes to; the x axis is the output."""
+    spans, size, pads, uncovered = w.taps, w.size, w.pads, w.uncovered
+    window_label = f"input {axis[:-1]}" if w.transposed else "window"
+    lo, hi = (0, w.out_size - 1) if w.transposed else (-pads[0], size + pads[1] - 1)
     fig = go.Figure()
-    if extent is None:
+    if not w.transposed:
         if pads[0]:
             fig.add_vrect(x0=-pads[0] - 0.5, x1=-0.5, fillcolor=PAD_FILL, line_width=0, layer="below",
                           annotation_text="padding", annotation_position="top left")
@@ -259,7 +274,7 @@ def windows_figure(size: int, spans: list[list[int]], *, axis: str = "rows", pad
         font=FONT, height=fig_h, plot_bgcolor="white",
         margin=dict(l=60, r=10, t=30, b=50), showlegend=bool(uncovered),
         legend=dict(orientation="h", x=1, xanchor="right", y=1.02, yanchor="bottom"))
-    fig.update_xaxes(title_text=f"input {axis[:-1]}" if extent is None else f"output {axis[:-1]}",
+    fig.update_xaxes(title_text=f"{'output' if w.transposed else 'input'} {axis[:-1]}",
                      range=[lo - 0.6, hi + 0.6], showgrid=False, zeroline=False)
     fig.update_yaxes(title_text=window_label, autorange="reversed", showgrid=True, gridcolor="#f1f3f5",
                      zeroline=False, dtick=max(1, math.ceil(n / 8)))

@@ -10,15 +10,14 @@ from dataclasses import dataclass
 
 import plotly.graph_objects as go
 
+from ..networks.kinds import KIND_CLASSES, kind_of_name
 from ..summary import Summary, fc_comparison
 
 COLORS = {"conv": "#4C78A8", "pool": "#F58518", "fc": "#54A24B", "block": "#B279A2",
           "flatten": "#9D9D9D", "norm": "#72B7B2", "input": "#555555", "error": "#E45756",
           "other": "#BAB0AC"}
 
-_ACT = {"ReLU", "ReLU6", "GELU", "SiLU", "LeakyReLU", "Sigmoid", "Tanh", "Hardswish", "Mish"}
-_NORM = {"BatchNorm2d", "BatchNorm1d", "LayerNorm", "LayerNorm2d", "GroupNorm"}
-_DROP = {"Dropout", "Dropout2d", "StochasticDepth", "Identity"}
+_ACT, _NORM, _DROP = KIND_CLASSES["act"], KIND_CLASSES["norm"], KIND_CLASSES["drop"]
 
 
 @dataclass
@@ -41,24 +40,16 @@ def shape_text(shape: tuple[int, ...] | None) -> str:
 
 
 def _kind(t: str) -> str:
-    if t.startswith("Conv"):
-        return "conv"
-    if "Pool" in t:
-        return "pool"
-    if t == "Linear":
-        return "fc"
-    if t == "Flatten" or t == "flatten":
-        return "flatten"
-    if t in _NORM:
-        return "norm"
-    return "other"
+    kind = kind_of_name(t)
+    if kind in COLORS:
+        return kind
+    return "conv" if t.startswith("Conv") else "pool" if "Pool" in t else "other"
 
 
 def _short(t: str) -> str:
     return {"Conv2d": "Conv", "MaxPool2d": "MaxPool", "AvgPool2d": "AvgPool", "Linear": "FC",
-"BatchNorm2d": "BN", "BatchNorm1d": "BN",
-            "Flatten": "Flatten", "flatten": "Flatten", "LayerNorm": "LN", "LayerNorm2d": "LN",
-            "GroupNorm": "GN"}.get(t, t)
+            "BatchNorm2d": "BN", "BatchNorm1d": "BN", "Flatten": "Flatten", "flatten": "Flatten",
+            "LayerNorm": "LN", "LayerNorm2d": "LN", "GroupNorm": "GN"}.get(t, t)
 
 
 def _group(rows: list, depth: int) -> list[list]:

@@ -7,7 +7,7 @@ from typing import Any, Sequence
 
 import plotly.graph_objects as go
 
-from ..training import Advice, smooth
+from ..training.coach import Advice, smooth
 
 PALETTE = ["#3b5bdb", "#e8590c", "#2b8a3e", "#c2255c", "#7048e8", "#0b7285", "#e67700", "#495057"]
 FONT = dict(size=15)

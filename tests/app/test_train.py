@@ -1,5 +1,6 @@
-"""The Training runs page through AppTest: launch, follow to the end, the coach on a NaN run,
-the inspector's network as a model, the schedule preview, compare."""
+"""The Training runs page through AppTest: its defaults are RunConfig()'s, launch, follow to the
+end, the coach on a NaN run, the inspector's network handed over in the session, the schedule
+preview, compare."""
 from __future__ import annotations
 
 import json
@@ -7,9 +8,12 @@ import re
 import time
 
 import pytest
+from streamlit.testing.v1 import AppTest
 
-from playground import networks
-from tests.app.helpers import assert_ok, by_key, page, texts
+from playground import cli, networks, runs
+from playground.training import RunConfig
+from tests.app.helpers import ROOT, TIMEOUT, assert_ok, by_key, page, texts
+from ui import keys
 
 
 @pytest.fixture(autouse=True)
@@ -56,6 +60,22 @@ def small_run(at, **choices):
     assert_ok(at)
 
 
+def test_page_starts_from_run_config_defaults():
+    """One set of defaults: Start on the untouched page trains RunConfig() (the name aside), and
+    so does the CLI with no arguments."""
+    at = page("train").run()
+    assert_ok(at)
+    by_key(at.button, "train_start").click().run()
+    assert_ok(at)
+    rid = at.session_state["train_run"]
+    reg = runs.registry()
+    reg.stop(rid)
+    assert reg.wait(rid, 60)
+    started = {k: v for k, v in runs.find_run(rid).config.items() if k != "name"}
+    assert started == {k: v for k, v in RunConfig().to_dict().items() if k != "name"}
+    assert cli.run_config(cli.parser().parse_args(["train"])) == RunConfig()
+
+
 def test_launch_follow_and_analyse():
     at = page("train").run()
     assert_ok(at)
@@ -85,16 +105,21 @@ def test_nan_learning_rate_is_explained_and_the_app_keeps_going():
 
 
 def test_inspectors_network_is_a_model_choice_and_a_bad_one_is_explained():
-    at = page("train")
-    good = networks.preset("mnist_simple_cnn")
-    at.session_state["network_spec"] = good
-    at.run()
+    """The real hand-off, through the app's router: the inspector page runs first and leaves its
+    network in the session; the training page, in the same session, offers it first."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT).run()
+    at.switch_page("views/network.py").run()
+    assert_ok(at)
+    inspected = at.session_state[keys.NETWORK_SPEC]
+    assert inspected.get("layers")
+    at.switch_page("views/train.py").run()
     assert_ok(at)
     sel = by_key(at.selectbox, "train_model")
     assert sel.options[0] == "Your network (from the inspector)" and sel.value == sel.options[0]
+    assert f"{inspected['name']}: {len(inspected['layers'])} layers" in texts(at)
     assert not at.error
     no_head = {"name": "no head", "input_shape": [3, 32, 32], "layers": [{"type": "conv2d", "out": 4}, {"type": "relu"}]}
-    at.session_state["network_spec"] = no_head
+    at.session_state[keys.NETWORK_SPEC] = no_head
     at.run()
     assert_ok(at)
     assert at.error and "does not fit" in at.error[0].value

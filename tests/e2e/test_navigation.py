@@ -2,9 +2,9 @@
 navigation (Streamlit's automatic pages/ folder discovery would otherwise serve the page file
 alone, with file names in the sidebar, no wide layout and no gc.freeze())."""
 from tests.e2e.helpers import goto, screenshot
+from ui.pages import HOME, PAGES
 
-TITLES = ["Home", "Conv arithmetic", "Network inspector", "Training runs", "Look inside",
-          "Classify a photo"]
+TITLES = [HOME.title, *(p.title for p in PAGES)]
 
 
 def test_first_request_is_a_deep_link(fresh_server, page):

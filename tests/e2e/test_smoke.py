@@ -2,6 +2,7 @@
 import pytest
 
 from tests.e2e.helpers import screenshot
+from ui.pages import PAGES
 
 
 def test_home_lists_pages(goto, page):
@@ -11,8 +12,9 @@ def test_home_lists_pages(goto, page):
     screenshot(page, "home")
 
 
-@pytest.mark.parametrize("url_path", ["conv_arithmetic", "network", "inside", "classify", "train"])
-def test_page_renders(goto, page, url_path):
-    goto(url_path)
-    assert page.locator("h1").count() >= 1
-    screenshot(page, f"page-{url_path}")
+@pytest.mark.parametrize("p", PAGES, ids=lambda p: p.key)
+def test_page_renders(goto, page, p):
+    goto(p.key)
+    assert page.locator("h1", has_text=p.title).count() == 1
+    assert page.locator("[data-testid='stException']").count() == 0
+    screenshot(page, f"page-{p.key}")

@@ -233,15 +233,17 @@ def test_window_starts_and_taps():
     assert ar.uncovered(8, 3, 3) == [6, 7]
 
 
-def _random_layer(rng):
+def _random_layer(rng, *, size=20, stride=3, padding=2, dilation=2, output_padding=1):
+    """A random 2-D layer; the keywords widen the ranges toward PyTorch's edges (inputs near the
+    kernel's span, padding past half the kernel, output_padding past the stride and dilation)."""
     kind = rng.choice(list(ar.LAYER_KINDS))
     pair = lambda lo, hi: (rng.randint(lo, hi), rng.randint(lo, hi))  # noqa: E731
-    layer = ar.Layer(kind=kind, in_h=rng.randint(1, 20), in_w=rng.randint(1, 20),
+    layer = ar.Layer(kind=kind, in_h=rng.randint(1, size), in_w=rng.randint(1, size),
                      in_channels=rng.randint(1, 4), out_channels=rng.randint(1, 5), kernel=pair(1, 5),
-                     stride=pair(1, 3), padding=pair(0, 2),
-                     dilation=(1, 1) if kind == "AvgPool2d" else pair(1, 2),
-                     ceil_mode=rng.random() < 0.5, output_padding=pair(0, 1), batch=rng.randint(1, 3),
-                     bias=rng.random() < 0.7)
+                     stride=pair(1, stride), padding=pair(0, padding),
+                     dilation=(1, 1) if kind == "AvgPool2d" else pair(1, dilation),
+                     ceil_mode=rng.random() < 0.5, output_padding=pair(0, output_padding),
+                     batch=rng.randint(1, 3), bias=rng.random() < 0.7)
     if kind == "Conv2d" and rng.random() < 0.2:
         layer.padding, layer.stride = rng.choice(["same", "valid"]), 1
     return layer
@@ -287,6 +289,43 @@ def test_layer_code_is_runnable_pytorch():
 def test_avgpool_has_no_dilation():
     with pytest.raises(ValueError, match="no dilation"):
         ar.analyze(ar.Layer("AvgPool2d", dilation=2))
+
+
+def test_windows_along_match_where_pytorch_reads_and_writes():
+    rng = random.Random(11)
+    for _ in range(200):
+        cfg = _random_cfg(rng, "transposed")
+        cfg["output_padding"] = rng.randint(0, 2)
+        try:
+            w = ar.windows_along(kind="transposed", **cfg)
+        except ValueError:
+            continue
+        y = F.conv_transpose2d(torch.ones(1, 1, cfg["size"], 1), torch.ones(1, 1, cfg["kernel"], 1),
+                               stride=(cfg["stride"], 1), padding=(cfg["padding"], 0),
+                               output_padding=(cfg["output_padding"], 0), dilation=(cfg["dilation"], 1))
+        assert w.transposed and w.out_size == y.shape[2] and len(w.taps) == cfg["size"]
+        assert w.uncovered == [i for i in range(w.out_size) if y[0, 0, i, 0] == 0], cfg
+    w = ar.windows_along(8, 3, 3, 1)
+    assert (w.taps, w.pads, w.uncovered) == ([ar.window_taps(s, 3) for s in ar.window_starts(8, 3, 3, 1)],
+                                             (1, 1), ar.uncovered(8, 3, 3, 1))
+
+
+def test_keep_size_suggests_the_padding_pytorch_agrees_with():
+    for kernel, stride, want in [((3, 3), 1, (1, 1)), ((3, 5), 1, (1, 2)), ((4, 4), 1, (None, None)),
+                                 ((3, 3), 2, (1, 1))]:
+        layer = ar.Layer("Conv2d", 32, 32, 1, 1, kernel, stride)
+        sols = layer.keep_size()
+        assert tuple(s.best for s in sols) == want
+        for k, s in zip(kernel, sols):
+            if s.best is not None:
+                out = nn.Conv2d(1, 1, k, stride, s.best)(torch.zeros(1, 1, 32, 32, device="meta")).shape[2]
+                assert out == -(-32 // stride)
+
+
+def test_report_counts_output_values():
+    rep = ar.analyze(ar.Layer("Conv2d", 28, 20, 1, 6, (5, 3), batch=4))
+    assert rep.output_values == nn.Conv2d(1, 6, (5, 3))(torch.zeros(4, 1, 28, 20)).numel()
+    assert rep.input_shape == (4, 1, 28, 20)
 
 
 # ------------------------------------------------------------------------------ sliding kernel
@@ -352,6 +391,18 @@ def test_image_patch_is_a_real_photo_patch():
     assert t.shape == (8, 8) and 0 <= t.min() and t.max() <= 255 and t.std() > 1
 
 
+def test_starting_values_of_every_preset():
+    assert set(ar.PRESETS) == {"6x6", "5x5", "random", "photo"}
+    assert ar.starting_values("5x5") == ar.course_example("5x5")
+    assert ar.starting_values("random", size=5, kernel_size=2, seed=4) == ar.random_values(5, 5, 2, 2, seed=4)
+    cat = ROOT / "playground" / "assets" / "samples" / "cat.jpg"
+    image, kernel = ar.starting_values("photo", size=6, kernel_size=4, photo=cat)
+    assert image == ar.image_patch(cat, 6) and kernel == [[1, 0, 0, -1]] * 4
+    assert ar.vertical_edge(3) == ar.course_example("5x5")[1]
+    with pytest.raises(ValueError, match="needs a photo"):
+        ar.starting_values("photo")
+
+
 # ------------------------------------------------------------------------------ practice
 def test_course_questions_answers_check_out():
     qs = ar.course_questions()
@@ -377,6 +428,15 @@ def test_wrong_answers_name_the_slip():
     assert "forgot to divide by the stride" in ar.check_answer(q, 64).message
     assert "not a number" in ar.check_answer(q, "abc").message
     assert "whole numbers" in ar.check_answer(q, 31.5).message
+
+
+def test_question_rows_and_verdict_formulas():
+    q = next(q for q in ar.course_questions() if q.qid == "stem-pool")
+    assert q.row() == {"layer": "max-pool", "input": 112, "kernel": 3, "padding": 1, "stride": 2,
+                       "output": "?"}
+    v = ar.check_answer(q, 57)
+    assert not v.correct and v.formula == ar.explain(112, 3, 2, 1, kind="pool")
+    assert ar.check_answer(q, "x").formula is None
 
 
 def test_non_unique_blanks_accept_every_valid_value():
@@ -410,6 +470,77 @@ def test_refusal_in_words_iff_pytorch_refuses_the_2d_layer():
     assert 10 < refused < 290
 
 
+def _cpu_refuses(layer) -> bool:
+    """PyTorch's verdict asked directly: the module built and run on the CPU at the layer's own
+    batch, channels and size (never the meta device, whose shape rules are laxer)."""
+    args = (layer.in_channels, layer.out_channels) if layer.kind in ("Conv2d", "ConvTranspose2d") else ()
+    kwargs = dict(stride=layer.stride, padding=layer.padding)
+    if layer.kind in ("Conv2d", "ConvTranspose2d"):
+        kwargs.update(dilation=layer.dilation, bias=layer.bias)
+    if layer.kind == "ConvTranspose2d":
+        kwargs["output_padding"] = layer.output_padding
+    if layer.kind == "MaxPool2d":
+        kwargs.update(dilation=layer.dilation, ceil_mode=layer.ceil_mode)
+    if layer.kind == "AvgPool2d":
+        kwargs["ceil_mode"] = layer.ceil_mode
+    try:
+        with torch.no_grad():
+            getattr(nn, layer.kind)(*args, layer.kernel, **kwargs)(
+                torch.zeros(layer.batch, layer.in_channels, layer.in_h, layer.in_w))
+    except (RuntimeError, ValueError, TypeError):
+        return True
+    return False
+
+
+EDGES = dict(stride=4, padding=4, dilation=3, output_padding=3)
+
+
+def test_torch_error_is_what_the_cpu_says():
+    # the layer torch 2.14.1's meta device accepts and its CPU refuses
+    layer = ar.Layer("ConvTranspose2d", 17, 7, 1, 3, (5, 3), stride=(1, 3), padding=(1, 1),
+                     output_padding=(1, 1), dilation=(1, 2), batch=3)
+    assert _cpu_refuses(layer)
+    assert "output padding must be smaller" in layer.torch_error()
+    rng = random.Random(9)
+    refused = transposed_refused = 0
+    for _ in range(400):
+        layer = _random_layer(rng, **EDGES)
+        said = layer.torch_error()
+        assert (said is not None) == _cpu_refuses(layer), (layer, said)
+        refused += said is not None
+        transposed_refused += said is not None and layer.kind == "ConvTranspose2d"
+    assert 40 < refused < 360 and transposed_refused > 20, (refused, transposed_refused)
+
+
+def test_shrunk_layer_gets_the_cpu_verdict_of_the_whole_layer():
+    rng = random.Random(10)
+    shortened = 0
+    for _ in range(400):
+        layer = _random_layer(rng, size=60, **EDGES)
+        small = layer.shrunk()
+        assert (small.batch, small.in_channels, small.out_channels) == (1, 1, 1)
+        assert small.in_h <= layer.in_h and small.in_w <= layer.in_w
+        assert _cpu_refuses(small) == _cpu_refuses(layer), (layer, small)
+        shortened += (small.in_h, small.in_w) != (layer.in_h, layer.in_w)
+    assert shortened > 300
+
+
+def test_torch_error_on_the_largest_layers_stays_small_and_fast():
+    import time
+
+    # the page's largest knobs: 4096 channels, 4096x4096 inputs, 64x64 kernels, batch 1024
+    accepted = ar.Layer("Conv2d", 4096, 4096, 4096, 4096, 64, 1, 64, batch=1024)
+    refused = ar.Layer("ConvTranspose2d", 4096, 4096, 4096, 4096, 64, 1, 64, 1, output_padding=1)
+    for layer, verdict in ((accepted, None), (refused, "output padding must be smaller")):
+        start = time.perf_counter()
+        said = layer.torch_error()
+        assert time.perf_counter() - start < 2
+        assert said is None if verdict is None else verdict in said
+    # a span of millions of rows is past any CPU check: the library's own rule answers
+    huge = ar.Layer("Conv2d", 10**5, 10**5, 1, 1, 5000, 1, 0, 1000)
+    assert huge.torch_error().startswith("ValueError: The kernel")
+
+
 # ------------------------------------------------------------------------------ figures
 def test_sliding_figure_frames_are_valid_plotly_and_follow_the_steps():
     import plotly.graph_objects as go
@@ -439,8 +570,7 @@ def test_sliding_figure_frames_are_valid_plotly_and_follow_the_steps():
 def test_windows_figure_marks_uncovered_cells():
     from playground.figures import conv as cf
 
-    starts = ar.window_starts(8, 3, 3)
-    fig = cf.windows_figure(8, [ar.window_taps(x, 3) for x in starts], uncovered=ar.uncovered(8, 3, 3))
+    fig = cf.windows_figure(ar.windows_along(8, 3, 3))
     red = [sh for sh in fig.layout.shapes if sh.fillcolor == cf.UNCOVERED_FILL]
     assert sorted(int(sh.x0 + 0.5) for sh in red) == ar.uncovered(8, 3, 3) == [6, 7]
 

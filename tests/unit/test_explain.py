@@ -136,14 +136,15 @@ def test_unknown_method(spec_net):
         explain.attribute("LIME", spec_net, torch.randn(1, 3, 32, 32), 0)
 
 
-def test_predict_and_topk(spec_net):
+def test_probabilities_and_topk(spec_net):
     x = torch.randn(1, 3, 32, 32)
-    p = explain.predict(spec_net, x)
+    p = explain.probabilities(spec_net, x)
     assert p.shape == (10,) and float(p.sum()) == pytest.approx(1.0, abs=1e-5)
     rows = explain.topk(p, [f"c{i}" for i in range(10)], 3)
     assert [r[0] for r in rows] == p.argsort(descending=True)[:3].tolist()
     assert rows[0][1] == f"c{rows[0][0]}" and rows[0][2] >= rows[1][2] >= rows[2][2]
     assert explain.topk(p, [], 1)[0][1].startswith("class ")
+    assert explain.topk(p.numpy(), [f"c{i}" for i in range(10)], 3) == rows     # what pages hold
 
 
 def test_feature_maps_are_every_conv_and_pool_output():
@@ -161,6 +162,12 @@ def test_feature_maps_are_every_conv_and_pool_output():
     assert explain.channel_order(maps["conv1"], "index") == list(range(32))
     s = explain.scale_maps(maps["conv2"])
     assert float(s.min()) >= 0 and float(s.max()) <= 1
+    # pages hand over read-only numpy arrays (cached) and get numpy back
+    a = maps["conv2"].numpy()
+    a.flags.writeable = False
+    assert torch.allclose(torch.from_numpy(explain.scale_maps(a)), s)
+    assert explain.channel_order(a, "peak") == explain.channel_order(maps["conv2"], "peak")
+    assert explain.peak(a[0]) == explain.peak(maps["conv2"][0])
 
 
 def test_apply_kernel_is_conv2d_and_finds_a_vertical_edge():
@@ -175,6 +182,7 @@ def test_apply_kernel_is_conv2d_and_finds_a_vertical_edge():
     cols = inner.abs().sum(0).nonzero().flatten() + 1
     assert set(cols.tolist()) == {5, 6}               # responds only at the edge
     assert float(explain.apply_kernel(g, explain.KERNELS["Horizontal edges (course)"])[1:-1, 1:-1].abs().max()) == 0
+    assert torch.allclose(torch.from_numpy(explain.apply_kernel(g.numpy(), k)), out)
     with pytest.raises(ValueError):
         explain.apply_kernel(g, [[1, 2], [3, 4]])
     with pytest.raises(ValueError):
@@ -199,6 +207,15 @@ def test_filter_tiles():
     t = explain.filter_tiles(w)
     assert t.shape == (8, 5, 5, 3) and float(t.min()) >= 0 and float(t.max()) <= 1
     assert explain.filter_tiles(torch.randn(4, 1, 3, 3)).shape == (4, 3, 3)
+    assert torch.allclose(torch.from_numpy(explain.filter_tiles(w.numpy())), t)
+
+
+def test_conv_weights_are_read_only_views_of_the_model():
+    net = networks.build(networks.preset("simple_cnn_cifar10"))
+    w = explain.conv_weights(net)
+    assert list(w) == ["conv1", "conv2", "conv3"]
+    assert w["conv1"].shape == tuple(net.conv1.weight.shape) and not w["conv1"].flags.writeable
+    assert (w["conv2"] == net.conv2.weight.detach().numpy()).all()
 
 
 # ---------------------------------------------------------------------------------- the default model

@@ -86,7 +86,7 @@ def test_paths_name_every_module_like_layer_names():
             networks.get_layer(spec, path)
 
 
-def test_validate_and_from_json_reject_bad_specs_clearly():
+def test_parse_spec_and_from_json_reject_bad_specs_clearly():
     good = networks.preset("mnist_simple_cnn")
     assert networks.from_json(networks.to_json(good)) == good
     assert networks.from_json(networks.to_json(good).encode()) == good
@@ -112,7 +112,7 @@ def test_validate_and_from_json_reject_bad_specs_clearly():
         networks.from_json(b" " * (networks.MAX_SPEC_BYTES + 1))
     deep = {"input_shape": [3, 8, 8], "layers": [{"type": "relu"}] * (networks.MAX_LAYERS + 1)}
     with pytest.raises(SpecError, match="too big"):
-        networks.validate(deep)
+        networks.parse_spec(deep)
 
 
 def test_editing_returns_new_specs_and_leaves_the_old_one():
@@ -139,3 +139,44 @@ def test_adapt_and_torchvision_specs_still_work():
     with torch.device("meta"):
         m = networks.build({"torchvision": "resnet18", "num_classes": 3, "freeze": True})
     assert m.fc.out_features == 3 and not m.conv1.weight.requires_grad and m.fc.weight.requires_grad
+
+
+def test_the_catalogues_are_one_registry_each():
+    from playground.networks import zoo
+
+    assert set(zoo.names("imagenet")) <= set(zoo.ZOO) and zoo.names("transfer")
+    assert all(zoo.exists(name) for name in zoo.ZOO)           # torchvision really has them
+    residual = networks.LAYER_TYPES["residual"].field("activation")
+    assert residual.choices == tuple(networks.ACTIVATIONS)
+    for t in networks.LAYER_TYPES.values():                    # every default passes the parser
+        layer = networks.new_layer(t.name)
+        networks.parse_spec({"input_shape": [3, 8, 8], "layers": [layer]})
+
+
+def test_a_new_layer_type_is_one_registry_entry(monkeypatch):
+    """Registering a type (here nn.ELU) makes it buildable, editable, exportable and
+    summarizable with no other code change."""
+    from playground import export
+    from playground.networks.schema import Field, LayerType
+    from playground.summary import summarize
+
+    elu = LayerType("elu", "elu", "ELU", (Field("alpha", 1.0, "float", low=0, high=10),),
+                    lambda l, shape: nn.ELU(float(l["alpha"])), keeps_shape=True)
+    monkeypatch.setitem(networks.LAYER_TYPES, "elu", elu)
+    assert networks.new_layer("elu") == {"type": "elu", "alpha": 1.0}
+    spec = networks.insert_layer(networks.preset("mnist_simple_cnn"), (1,), networks.new_layer("elu"))
+    spec = networks.from_json(networks.to_json(networks.set_field(spec, (1,), "alpha", 0.5)))
+    net = networks.build(spec).eval()
+    assert isinstance(net.elu1, nn.ELU) and net.elu1.alpha == 0.5
+    assert ("elu1", (1,)) in networks.layer_names(spec)
+    ns: dict = {}
+    exec(compile(export.to_code(spec), "<exported>", "exec"), ns)
+    model = ns[export.class_name(spec["name"])]().eval()
+    model.load_state_dict(net.state_dict())
+    x = torch.randn(2, 1, 28, 28)
+    with torch.no_grad():
+        assert torch.allclose(model(x), net(x))
+    rows = summarize(spec).rows
+    assert any(r.name == "elu1" and r.output_shape is not None for r in rows)
+    with pytest.raises(SpecError, match="alpha must be a number"):
+        networks.parse_spec({**spec, "layers": [{"type": "elu", "alpha": 99}]})

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from playground import runs, training
+from playground import runs
 from tests.unit.test_training import tiny_spec, wait_for
 
 torch.set_num_threads(1)
@@ -48,7 +48,7 @@ def test_killed_run_is_interrupted_then_resumes(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
-    steps_before, epochs_before, _ = training.read_metrics(info.dir)
+    steps_before, epochs_before, _ = runs.read_metrics(info.dir)
     assert epochs_before and len(steps_before) >= epochs_before[-1]["step"]
     after = runs.list_runs(root)
     assert [r.id for r in after] == [info.id]
@@ -61,7 +61,7 @@ def test_killed_run_is_interrupted_then_resumes(tmp_path):
     reg.resume(r.id)
     run = reg.get(r.id)
     assert run.done.wait(180) and run.status == "finished", run.error_detail
-    steps, epochs, events = training.read_metrics(r.dir)
+    steps, epochs, events = runs.read_metrics(r.dir)
     assert [e["epoch"] for e in epochs] == [1, 2, 3]
     assert [s["step"] for s in steps] == list(range(1, 3 * (1200 // 16) + 1))
     assert runs.find_run(r.id, root).status == "finished"

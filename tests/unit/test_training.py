@@ -69,13 +69,13 @@ def test_run_learns_the_plain_shapes_and_writes_its_folder(tmp_path):
     # the folder: settings, metrics as lines, checkpoints that load and give the logged accuracy
     d = run.dir
     assert json.loads((d / "config.json").read_text())["config"]["lr"] == 3e-3
-    steps, epochs, _ = training.read_metrics(d)
+    steps, epochs, _ = runs.read_metrics(d)
     assert len(steps) == len(run.steps) and epochs == run.epochs
     ck = checkpoints.load_checkpoint(d / "best.pt")
     assert ck.class_names == ["circle", "cross"] and ck.input_shape == (3, 32, 32)
     ds = data.load_data(run.config.data)
-    logits = training.predict(ck.model, ds.val_x, ck.mean, ck.std)
-    acc = float((logits.argmax(1) == ds.val_y).float().mean())
+    out = training.logits(ck.model, ds.val_x, ck.mean, ck.std)
+    acc = float((out.argmax(1) == ds.val_y).float().mean())
     assert acc == pytest.approx(max(e["val_acc"] for e in run.epochs), abs=1e-6)
     assert ck.run["id"] == rid
     analysis = json.loads((d / "analysis.json").read_text())
@@ -140,7 +140,7 @@ def test_resume_continues_from_the_last_checkpoint(tmp_path):
     run2 = reg.get(rid)
     assert run2 is not run and run2.done.wait(120)
     assert run2.status == "finished", run2.error_detail
-    steps, epochs, events = training.read_metrics(run2.dir)
+    steps, epochs, events = runs.read_metrics(run2.dir)
     assert [e["epoch"] for e in epochs] == [1, 2, 3]
     numbers = [s["step"] for s in steps]
     assert numbers == list(range(1, len(numbers) + 1))  # nothing lost, nothing counted twice
@@ -213,4 +213,4 @@ def test_torchvision_model_frozen_then_unfrozen(tmp_path):
     ck = checkpoints.load_checkpoint(run.dir / "last.pt")
     assert ck.input_shape == (3, 32, 32) and ck.spec["torchvision"] == "resnet18"
     x = torch.randint(0, 255, (3, 3, 32, 32), dtype=torch.uint8)
-    assert training.predict(ck.model, x, ck.mean, ck.std).shape == (3, 2)
+    assert training.logits(ck.model, x, ck.mean, ck.std).shape == (3, 2)

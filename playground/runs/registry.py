@@ -1,28 +1,19 @@
-"""Runs on disk and the process-wide registry of live runs.
+"""The runs of this process and the runs on disk.
 
-A run is a folder in :func:`runs_dir` (``$PLAYGROUND_RUNS_DIR``, default ``<repo>/runs``)::
+:class:`Registry` trains runs in worker threads: ``start(config) -> run_id``, ``stop``, ``get``,
+``resume``; at most ``max_concurrent`` runs train at once, the others wait in a queue.
+:func:`registry` is the process-wide one (pages get it via ``st.cache_resource``).
 
-    <id>/config.json     {"id", "created", "config": RunConfig.to_dict()}
-    <id>/status.json     status, message, error, pid, heartbeat, progress, info
-    <id>/metrics.jsonl   one JSON object per line: steps, epochs, events
-    <id>/best.pt, last.pt  self-describing checkpoints (playground.checkpoints)
-    <id>/resume.pt       optimizer / scheduler / random state to resume
-    <id>/analysis.json, wrong.pt   confusion matrix, per-class accuracy, worst mistakes
-
-:func:`list_runs` reads them all. A folder whose status says running but whose process is gone
-(no heartbeat) is marked ``interrupted``; :meth:`Registry.resume` continues it from
+:func:`list_runs` reads every run folder. A folder whose status says running but whose process
+is gone (no fresh heartbeat) is marked ``interrupted``; :meth:`Registry.resume` continues it from
 ``resume.pt``. A run trained by another process (``python -m playground train``) shows as
 running while its heartbeat is fresh, and its metrics are followed through metrics.jsonl.
-
-:func:`registry` is the process-wide :class:`Registry` (pages get it via ``st.cache_resource``):
-``start(config) -> run_id``, ``stop``, ``get``, ``resume``; at most ``max_concurrent`` runs
-train at once, the others wait in a queue.
 """
 from __future__ import annotations
 
-import json
 import os
 import re
+import signal
 import threading
 import time
 import uuid
@@ -30,15 +21,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import paths, training
-from .training import Run, RunConfig
+from .. import paths, training   # the training package imports runs.store: use it by attribute
+from . import store
 
+# Another process's run counts as live while its heartbeat (written every second) is this fresh.
 HEARTBEAT_TIMEOUT_S = 20.0
-_LIVE: dict[str, Run] = {}          # runs owned by this process (any registry), by id
+_LIVE: dict[str, "training.Run"] = {}    # runs owned by this process (any registry), by id
 _LIVE_LOCK = threading.Lock()
 
-
 runs_dir = paths.runs_dir
+
+
+def live_run(run_id: str) -> "training.Run | None":
+    """The run of that id this process trains (or trained), if any."""
+    with _LIVE_LOCK:
+        return _LIVE.get(run_id)
 
 
 @dataclass
@@ -63,20 +60,14 @@ class RunInfo:
 
     @property
     def can_resume(self) -> bool:
-        return self.status in ("interrupted", "stopped", "failed") and (self.dir / "config.json").exists()
+        status = store.STATUSES.get(self.status)
+        return bool(status and status.resumable) and (self.dir / store.CONFIG).exists()
 
     @property
     def label(self) -> str:
         acc = self.summary.get("val_acc")
         acc_s = f" · {acc:.1%}" if isinstance(acc, float) else ""
         return f"{self.name} ({self.status}{acc_s})"
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return {}
 
 
 def _pid_alive(pid: int | None) -> bool:
@@ -93,67 +84,45 @@ def _pid_alive(pid: int | None) -> bool:
     return True
 
 
-def _last_epoch(run_dir: Path) -> dict[str, Any] | None:
-    """The last epoch line of metrics.jsonl, read from the end of the file."""
-    path = run_dir / "metrics.jsonl"
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(0, 2)
-            size = fh.tell()
-            chunk = min(size, 1 << 16)
-            fh.seek(size - chunk)
-            tail = fh.read().decode(errors="replace").splitlines()
-    except OSError:
-        return None
-    for line in reversed(tail):
-        if '"type": "epoch"' in line:
-            try:
-                return json.loads(line)
-            except json.JSONDecodeError:
-                continue
-    if size > chunk:  # a long epoch: fall back to the full read
-        _, epochs, _ = training.read_metrics(run_dir)
-        return epochs[-1] if epochs else None
-    return None
+def _status_of(rid: str, run_dir: Path, st: dict[str, Any], mark: bool) -> tuple[str, bool, bool]:
+    """(status, live, remote): a live run's own status; a going run of a process that is gone
+    (or hung: stale heartbeat) becomes ``interrupted``, written back when ``mark``."""
+    status = st.get("status", "interrupted")
+    own = live_run(rid)
+    if own is not None and not own.done.is_set():
+        return own.status, True, False
+    if not (status in store.STATUSES and store.STATUSES[status].going):
+        return status, False, False
+    pid, beat = st.get("pid"), st.get("heartbeat") or 0
+    if pid != os.getpid() and _pid_alive(pid) and time.time() - float(beat) < HEARTBEAT_TIMEOUT_S:
+        return status, False, True
+    if mark:
+        st.update(status="interrupted", message="the process training it ended")
+        try:
+            store.write_status(run_dir, st)
+        except OSError:
+            pass
+    return "interrupted", False, False
 
 
 def read_run(run_dir: Path, *, mark: bool = True) -> RunInfo | None:
     """One run folder as a RunInfo (None if it is not a run). ``mark``: write ``interrupted``
     into a folder whose training process is gone."""
     run_dir = Path(run_dir)
-    cfg_file = _read_json(run_dir / "config.json")
+    cfg_file = store.read_config(run_dir)
     if not cfg_file:
         return None
-    st = _read_json(run_dir / "status.json")
+    st = store.read_status(run_dir)
     rid = str(cfg_file.get("id") or run_dir.name)
     config = cfg_file.get("config", {})
-    status = st.get("status", "interrupted")
-    live = remote = False
-    with _LIVE_LOCK:
-        own = _LIVE.get(rid)
-    if own is not None and not own.done.is_set():
-        live = True
-        status = own.status
-    elif status in ("queued", "running"):
-        pid, beat = st.get("pid"), st.get("heartbeat") or 0
-        fresh = time.time() - float(beat) < HEARTBEAT_TIMEOUT_S
-        if pid != os.getpid() and _pid_alive(pid) and fresh:
-            remote = True
-        else:
-            status = "interrupted"
-            if mark:
-                st.update(status="interrupted", message="the process training it ended")
-                try:
-                    training._atomic_json(run_dir / "status.json", st)
-                except OSError:
-                    pass
-    last = _last_epoch(run_dir)
+    status, live, remote = _status_of(rid, run_dir, st, mark)
+    last = store.last_epoch(run_dir)
     summary: dict[str, Any] = {}
     if last:
         summary = {k: last.get(k) for k in ("val_acc", "val_loss", "train_loss", "train_acc",
                                             "images_per_second", "elapsed")}
         summary["epochs"] = last.get("epoch")
-    best, lastp = run_dir / "best.pt", run_dir / "last.pt"
+    best, lastp = store.checkpoint_path(run_dir, "best"), store.checkpoint_path(run_dir, "last")
     return RunInfo(
         id=rid, name=config.get("name") or rid, status=status, dir=run_dir, config=config,
         created=float(cfg_file.get("created") or run_dir.stat().st_mtime),
@@ -169,31 +138,22 @@ def list_runs(root: str | os.PathLike | None = None) -> list[RunInfo]:
     root = Path(root) if root else runs_dir()
     if not root.is_dir():
         return []
-    out = []
-    for d in root.iterdir():
-        if d.is_dir() and not d.name.startswith("."):
-            info = read_run(d)
-            if info is not None:
-                out.append(info)
-    return sorted(out, key=lambda r: r.created, reverse=True)
+    out = [read_run(d) for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")]
+    return sorted((r for r in out if r is not None), key=lambda r: r.created, reverse=True)
 
 
 def find_run(run_id: str, root: str | os.PathLike | None = None) -> RunInfo | None:
-    root = Path(root) if root else runs_dir()
-    d = root / run_id
+    d = (Path(root) if root else runs_dir()) / run_id
     return read_run(d) if d.is_dir() else None
 
 
 def load_view(info: RunInfo) -> dict[str, Any]:
     """What the live view draws for a run: a snapshot of the live run in this process, else
     the folder's metrics (followed as another process appends them)."""
-    with _LIVE_LOCK:
-        own = _LIVE.get(info.id)
+    own = live_run(info.id)
     if own is not None:
-        snap = own.snapshot()
-        snap["config"] = snap["config"]
-        return snap
-    steps, epochs, events = training.read_metrics(info.dir)
+        return own.snapshot()
+    steps, epochs, events = store.read_metrics(info.dir)
     return {"id": info.id, "status": info.status, "error": info.error, "error_detail": "",
             "message": info.message, "steps": steps, "epochs": epochs, "events": events,
             "progress": info.progress, "info": info.info, "config": info.config}
@@ -202,8 +162,6 @@ def load_view(info: RunInfo) -> dict[str, Any]:
 def stop_remote(info: RunInfo) -> bool:
     """Ask another process training a run (``python -m playground train``) to stop: SIGINT,
     which the CLI turns into a stop at the next step. True if a signal was sent."""
-    import signal
-
     if not info.remote or not info.pid or info.pid == os.getpid():
         return False
     try:
@@ -211,21 +169,6 @@ def stop_remote(info: RunInfo) -> bool:
     except OSError:
         return False
     return True
-
-
-def read_analysis(run_dir: Path) -> tuple[dict[str, Any] | None, Any]:
-    """(analysis.json, uint8 images of the worst mistakes) of a finished run, or (None, None)."""
-    import torch
-
-    a = _read_json(Path(run_dir) / "analysis.json") or None
-    imgs = None
-    wp = Path(run_dir) / "wrong.pt"
-    if a is not None and wp.exists():
-        try:
-            imgs = torch.load(wp, map_location="cpu", weights_only=True)["images"]
-        except Exception:  # noqa: BLE001 - the images are a nice-to-have
-            imgs = None
-    return a, imgs
 
 
 def new_run_id(name: str = "") -> str:
@@ -240,28 +183,27 @@ class Registry:
         self.root = Path(root) if root else runs_dir()
         self.max_concurrent = max(1, int(max_concurrent))
         self.lock = threading.Lock()
-        self.runs: dict[str, Run] = {}
+        self.runs: dict[str, training.Run] = {}
         self.queue: list[str] = []
 
     # -- launching -------------------------------------------------------------------------
-    def start(self, config: RunConfig | dict[str, Any], *, dataset=None) -> str:
-        """Create the run folder and queue the run; it starts as soon as a slot is free."""
-        cfg = config if isinstance(config, RunConfig) else RunConfig.from_dict(config)
+    def start(self, config: "training.RunConfig | dict[str, Any]", *, dataset=None) -> str:
+        """Create the run folder and queue the run; it starts as soon as a slot is free.
+        ``dataset``: data already made (tests) instead of loading ``config.data``."""
+        cfg = config if isinstance(config, training.RunConfig) else training.RunConfig.from_dict(config)
         cfg.validate()
         rid = new_run_id(cfg.name or cfg.label())
         if not cfg.name:
             cfg.name = f"{cfg.label()} #{len(list_runs(self.root)) + 1}"
-        run = Run(rid, self.root / rid, cfg)
+        run = training.Run(rid, self.root / rid, cfg, dataset=dataset)
         run.start_files()
-        run._dataset = dataset  # type: ignore[attr-defined] - tests pass data already made
         self._enqueue(run)
         return rid
 
     def resume(self, run_id: str) -> str:
         """Continue an interrupted / stopped / failed run from its last checkpoint (from the
         start when it has none), in the same folder."""
-        with self.lock:
-            live = self.runs.get(run_id)
+        live = self.get(run_id)
         if live is not None and not live.done.is_set():
             raise training.TrainingError("This run is still going.")
         info = find_run(run_id, self.root)
@@ -271,17 +213,14 @@ class Registry:
             raise training.TrainingError("Another process is training this run right now.")
         if info.status == "finished":
             raise training.TrainingError("This run has finished; start a new run to train more.")
-        cfg = RunConfig.from_dict(info.config)
-        run = Run(run_id, info.dir, cfg, created=info.created)
-        run.resume_from = True
-        steps, epochs, events = training.read_metrics(info.dir)
-        run.steps, run.epochs, run.events = steps, epochs, events
+        run = training.Run(run_id, info.dir, training.RunConfig.from_dict(info.config),
+                           created=info.created, resume=True)
+        run.steps, run.epochs, run.events = store.read_metrics(info.dir)
         run.write_status(force=True)
-        run._dataset = None  # type: ignore[attr-defined]
         self._enqueue(run)
         return run_id
 
-    def _enqueue(self, run: Run) -> None:
+    def _enqueue(self, run: "training.Run") -> None:
         with self.lock:
             self.runs[run.id] = run
             self.queue.append(run.id)
@@ -301,11 +240,10 @@ class Registry:
                 run.thread.start()
                 active += 1
 
-    def _work(self, run: Run) -> None:
+    def _work(self, run: "training.Run") -> None:
         try:
-            training.train(run, dataset=getattr(run, "_dataset", None))
+            training.train(run)
         finally:
-            run._dataset = None  # type: ignore[attr-defined]
             self._pump()
 
     # -- controlling -----------------------------------------------------------------------
@@ -321,14 +259,15 @@ class Registry:
         run.stop_event.set()
         if queued:
             run.set_status("stopped", "stopped before it started")
+            run.dataset = None
             run.done.set()
         return True
 
-    def get(self, run_id: str) -> Run | None:
+    def get(self, run_id: str) -> "training.Run | None":
         with self.lock:
             return self.runs.get(run_id)
 
-    def live(self) -> list[Run]:
+    def live(self) -> list["training.Run"]:
         with self.lock:
             return [r for r in self.runs.values() if not r.done.is_set()]
 

@@ -1,0 +1,78 @@
+"""The dataset the training code sees: uint8 image tensors and int64 labels, a train and a
+validation split, and the per-channel statistics that normalize them. Every loader in this
+package ends in a :class:`Dataset`; its errors say in plain words what is wrong with the data."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+
+class DataError(ValueError):
+    """Data that cannot be used; the message says why in plain words."""
+
+
+class DataUnavailable(DataError):
+    """A torchvision dataset that is neither in the local folder nor downloadable (offline)."""
+
+
+class UnsafeArchive(DataError):
+    """A zip refused before extraction: path traversal, links, or sizes of a zip bomb."""
+
+
+def mean_std(x: torch.Tensor, chunk: int = 4096) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and std of a uint8 (N, C, H, W) tensor, in [0, 1] units. Summed in
+    float64 chunks: one float32 pass over 50,000 CIFAR images loses digits and memory."""
+    c = x.shape[1]
+    s = torch.zeros(c, dtype=torch.float64)
+    s2 = torch.zeros(c, dtype=torch.float64)
+    count = 0
+    for i in range(0, x.shape[0], chunk):
+        part = x[i:i + chunk].to("cpu", torch.float64) / 255                   # (n, C, H, W)
+        s += part.sum(dim=(0, 2, 3))
+        s2 += (part * part).sum(dim=(0, 2, 3))
+        count += part.shape[0] * part.shape[2] * part.shape[3]
+    mean = s / max(count, 1)
+    std = (s2 / max(count, 1) - mean * mean).clamp_min(1e-12).sqrt()
+    return tuple(round(float(m), 4) for m in mean), tuple(round(max(float(v), 1e-3), 4) for v in std)
+
+
+@dataclass
+class Dataset:
+    name: str
+    class_names: list[str]
+    train_x: torch.Tensor             # uint8 (N, C, H, W)
+    train_y: torch.Tensor             # int64 (N,)
+    val_x: torch.Tensor               # uint8 (M, C, H, W)
+    val_y: torch.Tensor               # int64 (M,)
+    mean: tuple[float, ...] = ()      # per channel, [0, 1] units; from train_x when not given
+    std: tuple[float, ...] = ()
+    val_masks: torch.Tensor | None = None   # bool (M, H, W): the object's pixels (shapes only)
+    source: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.mean:
+            self.mean, self.std = mean_std(self.train_x)
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return tuple(int(s) for s in self.train_x.shape[1:])  # type: ignore[return-value]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def to(self, device: torch.device | str) -> "Dataset":
+        """The same data with the tensors on ``device`` (decoded once, batched there)."""
+        mv = lambda t: None if t is None else t.to(device)  # noqa: E731
+        return Dataset(self.name, self.class_names, mv(self.train_x), mv(self.train_y),
+                       mv(self.val_x), mv(self.val_y), self.mean, self.std, mv(self.val_masks),
+                       self.source, list(self.notes))
+
+    def head(self, n_train: int | None, n_val: int | None) -> "Dataset":
+        """The first ``n_train`` / ``n_val`` images only (None: all), statistics unchanged."""
+        return Dataset(self.name, self.class_names, self.train_x[:n_train], self.train_y[:n_train],
+                       self.val_x[:n_val], self.val_y[:n_val], self.mean, self.std,
+                       None if self.val_masks is None else self.val_masks[:n_val], self.source,
+                       list(self.notes))

@@ -1,0 +1,48 @@
+"""A trained network on the validation images: its logits in batches, the loss and accuracy of
+an epoch, and the report after a run (confusion matrix, per-class accuracy, worst mistakes)."""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..data import to_model_input
+
+
+@torch.no_grad()
+def logits(model: nn.Module, x_uint8: torch.Tensor, mean, std, *, batch: int = 512,
+           size: tuple[int, int] | None = None, channels: int | None = None,
+           device: torch.device | None = None) -> torch.Tensor:
+    """Logits (N, classes) of a uint8 image tensor (N, C, H, W), in batches. (Probabilities
+    for a learner's photo are :func:`playground.explain.probabilities`.)"""
+    model.eval()
+    device = device or next(model.parameters()).device
+    outs = []
+    for i in range(0, x_uint8.shape[0], batch):
+        xb = to_model_input(x_uint8[i:i + batch].to(device), mean, std, channels=channels, size=size)
+        outs.append(model(xb).float())
+    return torch.cat(outs) if outs else torch.empty(0)
+
+
+def loss_and_accuracy(out: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
+    """(mean cross-entropy, accuracy) of logits (N, classes) against labels (N,)."""
+    return float(F.cross_entropy(out, labels)), float((out.argmax(1) == labels).float().mean())
+
+
+def confusion_report(out: torch.Tensor, labels: torch.Tensor, num_classes: int, top: int = 16) -> dict[str, Any]:
+    """Confusion matrix (rows: true class), per-class accuracy, and the ``top`` most
+    confidently wrong images of logits ``out`` (N, classes) against ``labels`` (N,)."""
+    labels = labels.to(out.device)
+    pred = out.argmax(1)
+    cm = torch.zeros(num_classes, num_classes, dtype=torch.int64)
+    cm.index_put_((labels.cpu(), pred.cpu()), torch.ones_like(labels.cpu()), accumulate=True)
+    per_class = (cm.diag().float() / cm.sum(1).clamp_min(1).float()).tolist()
+    conf = out.softmax(1).max(1).values
+    wrong = torch.nonzero(pred != labels).flatten()
+    order = wrong[conf[wrong].argsort(descending=True)][:top]
+    return {"confusion": cm.tolist(), "per_class_acc": per_class,
+            "accuracy": float((pred == labels).float().mean()) if len(labels) else 0.0,
+            "wrong": [{"index": int(i), "true": int(labels[i]), "pred": int(pred[i]),
+                       "confidence": float(conf[i])} for i in order]}

@@ -1,0 +1,406 @@
+"""The training thread. A :class:`Run` holds the live state of one run: its metrics in memory
+under a lock (pages read :meth:`Run.snapshot`), a ``threading.Event`` to stop it (checked every
+step) and its folder on disk, written through :mod:`playground.runs.store`. :func:`train` runs
+the loop to its end and never raises: a failure ends in status "failed" with a message for the
+learner.
+
+Data is decoded once into uint8 tensors on the training device; each batch is indexed there,
+augmented there as whole-batch tensor ops and normalized (:func:`playground.data.to_model_input`).
+"""
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from .. import checkpoints, networks
+from ..data import DataError, Dataset, load_data, to_model_input
+from ..runs import store
+from .config import RunConfig, TrainingError
+from .device import pick_device
+from .evaluate import confusion_report, logits, loss_and_accuracy
+from .model import ModelBundle, build_model, param_counts
+from .optim import make_optimizer, make_scheduler
+
+
+class Run:
+    """One run's live state. Pages read :meth:`snapshot`; the training thread writes under
+    ``lock``. ``stop_event`` stops it at the next step. ``dataset``: data already made (tests,
+    benchmarks) instead of loading ``config.data``; dropped when the run ends."""
+
+    HEARTBEAT_S = 1.0   # status.json rewritten at most this often: another process's liveness
+
+    def __init__(self, run_id: str, run_dir: Path, config: RunConfig, *, created: float | None = None,
+                 dataset: Dataset | None = None, resume: bool = False):
+        self.id = run_id
+        self.dir = Path(run_dir)
+        self.config = config
+        self.created = created or time.time()
+        self.dataset = dataset
+        self.resume_from = resume
+        self.lock = threading.Lock()
+        self.stop_event = threading.Event()
+        self.done = threading.Event()
+        self.status = "queued"
+        self.error = ""
+        self.error_detail = ""
+        self.message = "waiting for a free slot"
+        self.steps: list[dict] = []
+        self.epochs: list[dict] = []
+        self.events: list[dict] = []
+        self.progress: dict[str, Any] = {"step": 0, "total_steps": 0, "epoch": 0,
+                                         "epochs": config.epochs, "elapsed": 0.0, "eta": None,
+                                         "images_per_second": None}
+        self.info: dict[str, Any] = {}
+        self.thread: threading.Thread | None = None
+        self._last_status_write = 0.0
+
+    def snapshot(self, since_step: int = 0) -> dict[str, Any]:
+        with self.lock:
+            return {"id": self.id, "status": self.status, "error": self.error,
+                    "error_detail": self.error_detail, "message": self.message,
+                    "steps": self.steps[since_step:], "epochs": list(self.epochs),
+                    "events": list(self.events), "progress": dict(self.progress),
+                    "info": dict(self.info), "config": self.config.to_dict()}
+
+    def write_status(self, force: bool = False) -> None:
+        now = time.time()
+        if not force and now - self._last_status_write < self.HEARTBEAT_S:
+            return
+        self._last_status_write = now
+        with self.lock:
+            obj = {"id": self.id, "status": self.status, "error": self.error,
+                   "error_detail": self.error_detail[-4000:], "message": self.message,
+                   "pid": os.getpid(), "heartbeat": now, "created": self.created,
+                   "progress": self.progress, "info": self.info}
+        store.write_status(self.dir, obj)
+
+    def set_status(self, status: str, message: str = "", error: str = "", detail: str = "") -> None:
+        with self.lock:
+            self.status = status
+            if message:
+                self.message = message
+            if error:
+                self.error, self.error_detail = error, detail
+        self.write_status(force=True)
+
+    def start_files(self) -> None:
+        store.write_config(self.dir, self.id, self.created, self.config.to_dict())
+        self.write_status(force=True)
+
+
+def train(run: Run, *, on_progress: Callable[[Run], None] | None = None) -> Run:
+    """Run the training loop to its end (call it in a thread). Never raises: failures end in
+    status "failed" with a message for the learner and the detail."""
+    loop: _Loop | None = None
+    try:
+        loop = _Loop.start(run)
+        loop.run_epochs(on_progress)
+    except TrainingError as e:
+        run.set_status("failed", str(e), error=str(e))
+    except (DataError, networks.SpecError, networks.WeightsUnavailable, checkpoints.CheckpointError) as e:
+        run.set_status("failed", str(e), error=str(e), detail=traceback.format_exc())
+    except torch.OutOfMemoryError as e:  # type: ignore[attr-defined]
+        msg = "Out of memory: use a smaller batch size or image size."
+        run.set_status("failed", msg, error=msg, detail=str(e))
+    except Exception as e:  # noqa: BLE001 - the thread must always leave a final status
+        msg = f"Training crashed: {type(e).__name__}: {e}"
+        run.set_status("failed", msg, error=msg, detail=traceback.format_exc())
+    finally:
+        if loop is not None and loop.log is not None:
+            loop.log.close()
+        run.dataset = None   # the images can be GBs; a finished run keeps only its metrics
+        run.done.set()
+    return run
+
+
+@dataclass
+class _Loop:
+    """Everything one run's loop holds: the data and network on the device, the optimizer,
+    the metrics log and the counters that resume.pt carries."""
+    run: Run
+    ds: Dataset
+    bundle: ModelBundle
+    device: torch.device
+    opt: torch.optim.Optimizer
+    sched: Any
+    when: str
+    steps_per_epoch: int
+    gen_cpu: torch.Generator            # the batch order; its state is saved in resume.pt
+    gen_dev: torch.Generator | None     # augmentation, on the device (MPS has no device generators)
+    scaler: torch.amp.GradScaler
+    criterion: nn.Module
+    log: store.MetricsLog | None = None
+    epoch: int = 0                      # epochs done
+    step: int = 0                       # steps done
+    start_step: int = 0                 # steps done when this process took over (resume)
+    best_acc: float = -1.0
+    elapsed_before: float = 0.0         # seconds trained before a resume
+    t0: float = field(default_factory=time.time)
+    recent: list[tuple[float, int]] = field(default_factory=list)  # (time, images) for images/s
+
+    @classmethod
+    def start(cls, run: Run) -> "_Loop":
+        """Data loaded, network built, both on the device; resumed from resume.pt if asked."""
+        cfg = run.config
+        cfg.validate()
+        run.set_status("running", "loading data")
+        device = pick_device(cfg.device)
+        gen_cpu = torch.Generator().manual_seed(cfg.seed)
+        torch.manual_seed(cfg.seed)
+        ds = run.dataset if run.dataset is not None else load_data(
+            cfg.data, progress=lambda msg, frac: run.set_status("running", msg))
+        if ds.num_classes < 2:
+            raise TrainingError("The data has fewer than two classes: nothing to learn.")
+        run.set_status("running", "building the network")
+        bundle = build_model(cfg, ds)
+        bundle.model.to(device)
+        if cls.channels_last(cfg, device):
+            bundle.model.to(memory_format=torch.channels_last)
+        ds = ds.to(device)
+        steps_per_epoch = max(1, ds.train_x.shape[0] // min(cfg.batch_size, ds.train_x.shape[0]))
+        opt = make_optimizer(cfg, bundle.model.parameters())
+        sched, when = make_scheduler(cfg, opt, steps_per_epoch)
+        gen_dev = torch.Generator(device=device).manual_seed(cfg.seed + 1) if device.type != "mps" else None
+        scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and cfg.amp)
+        loop = cls(run, ds, bundle, device, opt, sched, when, steps_per_epoch, gen_cpu, gen_dev, scaler,
+                   nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing))
+        loop.publish_info()
+        loop.restore()
+        return loop
+
+    # -- settings that follow from the config and the device ------------------------------------
+    @staticmethod
+    def channels_last(cfg: RunConfig, device: torch.device) -> bool:
+        # channels-last: faster convolutions on CUDA (tensor cores) and on CPU (oneDNN), ~1.4x here
+        return cfg.channels_last and device.type in ("cuda", "cpu")
+
+    @property
+    def amp(self) -> bool:
+        return self.device.type == "cuda" and self.run.config.amp
+
+    @property
+    def batch_size(self) -> int:
+        return min(self.run.config.batch_size, self.ds.train_x.shape[0])
+
+    def input_args(self) -> dict[str, Any]:
+        """Resize / channel-match only where the network's input differs from the data."""
+        c, size = self.bundle.input_shape[0], tuple(self.bundle.input_shape[1:])
+        return {"size": size if size != tuple(self.ds.input_shape[1:]) else None,
+                "channels": c if c != self.ds.input_shape[0] else None}
+
+    def publish_info(self) -> None:
+        total, trainable = param_counts(self.bundle.model)
+        run, ds, b = self.run, self.ds, self.bundle
+        with run.lock:
+            run.info = {"device": str(self.device), "params": total, "trainable": trainable,
+                        "frozen": total - trainable, "classes": ds.class_names,
+                        "input_shape": list(b.input_shape), "n_train": int(ds.train_x.shape[0]),
+                        "n_val": int(ds.val_x.shape[0]), "steps_per_epoch": self.steps_per_epoch,
+                        "amp": self.amp, "dataset": ds.name, "mean": list(b.mean),
+                        "std": list(b.std), "source": ds.source}
+            run.progress.update(total_steps=self.steps_per_epoch * run.config.epochs,
+                                epochs=run.config.epochs)
+
+    def event(self, name: str) -> None:
+        ev = {"type": "event", "event": name, "epoch": self.epoch, "step": self.step, "time": time.time()}
+        self.log.write(ev, flush=True)
+        with self.run.lock:
+            self.run.events.append(ev)
+
+    # -- resume ----------------------------------------------------------------------------------
+    def restore(self) -> None:
+        """Continue from resume.pt when resuming (model, optimizer, scheduler, random state,
+        counters; the metrics log cut back to the checkpoint), then open the log."""
+        run = self.run
+        state = store.load_resume(run.dir) if run.resume_from else None
+        if state is not None:
+            self.bundle.model.load_state_dict(state["model"])
+            self.opt.load_state_dict(state["optimizer"])
+            if self.sched is not None and state.get("scheduler") is not None:
+                self.sched.load_state_dict(state["scheduler"])
+            if state.get("scaler") and self.amp:
+                self.scaler.load_state_dict(state["scaler"])
+            self.gen_cpu.set_state(state["rng"])
+            self.epoch, self.step = int(state["epoch"]), int(state["step"])
+            self.best_acc, self.elapsed_before = float(state["best_acc"]), float(state.get("elapsed", 0.0))
+            self.start_step = self.step
+            kept = store.truncate_metrics(run.dir, self.step, self.epoch)
+            with run.lock:
+                run.steps, run.epochs, run.events = kept
+        self.log = store.MetricsLog(run.dir)
+        if run.resume_from:
+            self.event("resumed")
+
+    def save_resume(self, elapsed: float) -> None:
+        store.save_resume(self.run.dir, {
+            "model": {k: v.detach().cpu() for k, v in self.bundle.model.state_dict().items()},
+            "optimizer": self.opt.state_dict(),
+            "scheduler": self.sched.state_dict() if self.sched is not None else None,
+            "scaler": self.scaler.state_dict() if self.amp else None,
+            "rng": self.gen_cpu.get_state(), "epoch": self.epoch, "step": self.step,
+            "best_acc": self.best_acc, "elapsed": elapsed})
+
+    # -- the loop --------------------------------------------------------------------------------
+    def run_epochs(self, on_progress: Callable[[Run], None] | None) -> None:
+        run, cfg = self.run, self.run.config
+        self.t0 = time.time()
+        run.set_status("running", "training")
+        while self.epoch < cfg.epochs:
+            self.maybe_unfreeze()
+            totals = self.train_epoch(on_progress)
+            if totals is None:
+                run.set_status("stopped", f"stopped at step {self.step}")
+                return
+            self.end_epoch(*totals)
+        self.finish()
+
+    def maybe_unfreeze(self) -> None:
+        """Transfer learning: the frozen backbone of a torchvision model trains from
+        ``unfreeze_epoch`` on."""
+        m = self.run.config.model
+        unfreeze = m.get("unfreeze_epoch")
+        if not (m.get("torchvision") and m.get("freeze") and unfreeze is not None and self.epoch >= int(unfreeze)):
+            return
+        total, trainable = param_counts(self.bundle.model)
+        if trainable < total:
+            networks.freeze_backbone(self.bundle.model, frozen=False)
+            self.event("unfreeze")
+            with self.run.lock:
+                self.run.info.update(trainable=total, frozen=0)
+
+    def train_epoch(self, on_progress) -> tuple[float, torch.Tensor, torch.Tensor, int] | None:
+        """One epoch of steps; (seconds, loss sum, correct, images seen), None when stopped."""
+        model, ds, bs = self.bundle.model, self.ds, self.batch_size
+        model.train()
+        perm = torch.randperm(ds.train_x.shape[0], generator=self.gen_cpu).to(self.device)
+        loss_sum = torch.zeros((), device=self.device)
+        correct = torch.zeros((), device=self.device, dtype=torch.int64)
+        seen, t0 = 0, time.time()
+        for i in range(self.steps_per_epoch):
+            if self.run.stop_event.is_set():
+                return None
+            idx = perm[i * bs:(i + 1) * bs]
+            yb = ds.train_y[idx]
+            out, loss = self.train_step(ds.train_x[idx], yb, i)
+            seen += yb.shape[0]
+            loss_sum += loss.detach() * yb.shape[0]
+            correct += (out.detach().argmax(1) == yb).sum()
+            if on_progress:
+                on_progress(self.run)
+        return time.time() - t0, loss_sum, correct, seen
+
+    def train_step(self, x_uint8: torch.Tensor, yb: torch.Tensor, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimizer step on a uint8 batch (B, C, H, W); (logits, loss)."""
+        cfg, opt = self.run.config, self.opt
+        xb = to_model_input(x_uint8, self.bundle.mean, self.bundle.std, cfg.augment, self.gen_dev,
+                            **self.input_args())
+        if self.channels_last(cfg, self.device):
+            xb = xb.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
+            out = self.bundle.model(xb)
+            loss = self.criterion(out.float(), yb)
+        lv = float(loss.detach())
+        if not math.isfinite(lv):
+            self.blew_up(lv, i)
+        opt.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if cfg.grad_clip and cfg.grad_clip > 0:
+            self.scaler.unscale_(opt)
+            torch.nn.utils.clip_grad_norm_(self.bundle.model.parameters(), cfg.grad_clip)
+        self.scaler.step(opt)
+        self.scaler.update()
+        lr_now = opt.param_groups[0]["lr"]
+        if self.sched is not None and self.when == "step":
+            self.sched.step()
+        self.step += 1
+        self.record_step(lv, lr_now, yb.shape[0], i)
+        return out, loss
+
+    def blew_up(self, lv: float, i: int) -> None:
+        """Log the non-finite step and stop with what to do about it."""
+        lr = self.opt.param_groups[0]["lr"]
+        rec = {"type": "step", "step": self.step + 1, "epoch": self.epoch + i / self.steps_per_epoch,
+               "loss": lv, "lr": lr, "time": time.time()}
+        self.log.write(rec, flush=True)
+        with self.run.lock:
+            self.run.steps.append(rec)
+        raise TrainingError(f"The loss became {'NaN' if math.isnan(lv) else 'infinite'} at step "
+                            f"{self.step + 1} (epoch {self.epoch + 1}), so training stopped. The "
+                            f"learning rate ({lr:.3g}) is probably too high: lower it or turn on "
+                            "gradient clipping.")
+
+    def record_step(self, loss: float, lr: float, images: int, i: int) -> None:
+        """The step's line in metrics.jsonl and the live progress: images/s over the last ~3 s,
+        elapsed time and the time left."""
+        run, now = self.run, time.time()
+        self.recent.append((now, images))
+        while len(self.recent) > 2 and now - self.recent[0][0] > 3.0:
+            self.recent.pop(0)
+        span = max(now - self.recent[0][0], 1e-6)
+        ips = sum(b for _, b in self.recent[1:]) / span if len(self.recent) > 1 else None
+        done = self.step - self.start_step
+        eta = (now - self.t0) / max(done, 1) * (self.steps_per_epoch * run.config.epochs - self.step)
+        epoch = self.epoch + (i + 1) / self.steps_per_epoch
+        rec = {"type": "step", "step": self.step, "epoch": round(epoch, 4), "loss": loss, "lr": lr, "time": now}
+        self.log.write(rec)
+        with run.lock:
+            run.steps.append(rec)
+            run.progress.update(step=self.step, epoch=epoch, elapsed=self.elapsed_before + now - self.t0,
+                                eta=eta, images_per_second=ips)
+        run.write_status()
+
+    def end_epoch(self, seconds: float, loss_sum: torch.Tensor, correct: torch.Tensor, seen: int) -> None:
+        """Validate, log the epoch, step an epoch-wise schedule, save the checkpoints."""
+        run, b = self.run, self.bundle
+        run.set_status("running", f"validating epoch {self.epoch + 1}")
+        out = logits(b.model, self.ds.val_x, b.mean, b.std, **self.input_args())
+        val_loss, val_acc = loss_and_accuracy(out, self.ds.val_y)
+        self.epoch += 1
+        rec = {"type": "epoch", "epoch": self.epoch, "step": self.step,
+               "train_loss": float(loss_sum) / max(seen, 1), "train_acc": float(correct) / max(seen, 1),
+               "val_loss": val_loss, "val_acc": val_acc, "lr": self.opt.param_groups[0]["lr"],
+               "images_per_second": seen / max(seconds, 1e-6),
+               "elapsed": self.elapsed_before + time.time() - self.t0, "time": time.time()}
+        if self.sched is not None and self.when == "epoch":
+            self.sched.step()
+        elif self.sched is not None and self.when == "plateau":
+            self.sched.step(val_loss)
+        self.log.write(rec, flush=True)
+        with run.lock:
+            run.epochs.append(rec)
+        self.save_checkpoint("last", rec)
+        if val_acc > self.best_acc:
+            self.save_checkpoint("best", rec)
+        self.best_acc = max(self.best_acc, val_acc)
+        self.save_resume(rec["elapsed"])
+        run.set_status("running", "training")
+
+    def save_checkpoint(self, which: str, rec: dict) -> None:
+        run, b = self.run, self.bundle
+        checkpoints.save_checkpoint(
+            store.checkpoint_path(run.dir, which), b.model, spec=b.spec, class_names=self.ds.class_names,
+            input_shape=b.input_shape, mean=b.mean, std=b.std,
+            run={"id": run.id, "name": run.config.name or run.id, "epoch": rec["epoch"],
+                 "val_acc": rec["val_acc"], "val_loss": rec["val_loss"], "config": run.config.to_dict()})
+
+    def finish(self) -> None:
+        """The report after the run: confusion matrix, per-class accuracy, worst mistakes."""
+        run, b, ds = self.run, self.bundle, self.ds
+        run.set_status("running", "analysing the validation set")
+        out = logits(b.model, ds.val_x, b.mean, b.std, **self.input_args())
+        report = confusion_report(out, ds.val_y, ds.num_classes)
+        report["class_names"] = ds.class_names
+        wrong = torch.tensor([w["index"] for w in report["wrong"]], dtype=torch.int64)
+        store.write_analysis(run.dir, report, ds.val_x[wrong.to(ds.val_x.device)])
+        with run.lock:
+            run.progress.update(eta=0.0)
+        run.set_status("finished", "finished")
