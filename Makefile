@@ -4,6 +4,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PORT   ?= 8501
+# This computer only: pasted network code runs only then (README "Your own network code").
+# To serve a class: make run ADDRESS=0.0.0.0 (pasted code is then off unless PLAYGROUND_ALLOW_CODE=1).
+ADDRESS ?= 127.0.0.1
 
 .PHONY: run test unit app e2e bench browser lock default-model wheel clean
 
@@ -19,7 +22,7 @@ $(VENV)/.test: $(VENV)/.runtime requirements/lock-test.txt
 	touch $@
 
 run: $(VENV)/.runtime
-	$(PY) -m streamlit run app.py --server.port $(PORT)
+	$(PY) -m streamlit run app.py --server.port $(PORT) --server.address $(ADDRESS)
 
 # The browser tests need a Chromium; Debian's is installed when missing (root or sudo).
 browser:

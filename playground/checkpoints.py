@@ -8,6 +8,12 @@ file cannot run code::
      "class_names": [...], "input_shape": [C, H, W], "mean": [...], "std": [...],
      "run": {...}}        # the run it came from: id, name, epoch, metrics, config
 
+A network pasted as PyTorch source keeps its source in the spec (a code spec of
+:mod:`playground.code`: ``{"code": ..., "class_name": ...}``); it is rebuilt through the same
+:func:`playground.code.rebuild` path, and only when the caller allows pasted code to run
+(``allow_code=True``, see :func:`playground.code.code_allowed`): loading weights never runs code,
+rebuilding a pasted network does.
+
 Files are written atomically (temporary file, fsync, rename), so a crash mid-write never
 leaves a half checkpoint behind.
 """
@@ -24,7 +30,7 @@ from typing import Any, BinaryIO
 import torch
 from torch import nn
 
-from . import networks
+from . import code, networks
 
 FORMAT = "cnn-playground/1"
 MAX_BYTES = 512 * 1024 * 1024
@@ -89,10 +95,10 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, *, spec: dict[str
 
 
 def load_checkpoint(source: str | os.PathLike | bytes | BinaryIO, *,
-                    map_location: str | torch.device = "cpu") -> Checkpoint:
+                    map_location: str | torch.device = "cpu", allow_code: bool = False) -> Checkpoint:
     """Load and rebuild a checkpoint; raises :class:`CheckpointError` for anything unusable
     (not a checkpoint, a pickle that wants to run code, a spec that does not build, weights
-    that do not fit the spec)."""
+    that do not fit the spec, a pasted network's source without ``allow_code``)."""
     if isinstance(source, (bytes, bytearray)):
         if len(source) > MAX_BYTES:
             raise CheckpointError(f"The file is {len(source) / 2**20:.0f} MB; the limit is "
@@ -120,12 +126,22 @@ def load_checkpoint(source: str | os.PathLike | bytes | BinaryIO, *,
             "This looks like a plain state_dict, not a CNN Playground checkpoint: it has no "
             "network spec, so the network cannot be rebuilt. Save it from a run in this app "
             "or with playground.checkpoints.save_checkpoint.")
+    spec = dict(obj["spec"])
+    if code.is_code_spec(spec) and not allow_code:
+        raise CheckpointError(
+            f"This checkpoint's network is Python code pasted into the inspector "
+            f"({spec.get('class_name') or 'a network'}); rebuilding it runs that code, which is "
+            f"turned off here. {code.safety.HOW}")
     try:
-        spec = dict(obj["spec"])
-        if "torchvision" in spec:
-            spec = {**spec, "weights": None}  # the weights come from the checkpoint itself
-        model = networks.build(spec)
+        if code.is_code_spec(spec):
+            model = code.rebuild(spec)
+        else:
+            if "torchvision" in spec:
+                spec = {**spec, "weights": None}  # the weights come from the checkpoint itself
+            model = networks.build(spec)
         model.load_state_dict(obj["state_dict"])
+    except code.CodeError as e:
+        raise CheckpointError(f"The checkpoint's network code does not load: {e}") from e
     except (networks.SpecError, RuntimeError, KeyError, TypeError, ValueError) as e:
         raise CheckpointError(f"The checkpoint's weights do not fit its network: {e}") from e
     model.eval()
@@ -139,3 +155,13 @@ def load_checkpoint(source: str | os.PathLike | bytes | BinaryIO, *,
         std=tuple(obj.get("std") or [1.0] * channels),
         run=dict(obj.get("run") or {}),
     )
+
+
+def republish(source: str | os.PathLike, dest: str | os.PathLike, **info: Any) -> dict[str, Any]:
+    """Copy a run's checkpoint to ``dest`` (a shipped model) with ``info`` added to its run
+    record; returns that record. The scripts that train the shipped models end with this."""
+    ck = load_checkpoint(source)
+    run = {**ck.run, **info}
+    save_checkpoint(dest, ck.model, spec=ck.spec, class_names=ck.class_names,
+                    input_shape=ck.input_shape, mean=ck.mean, std=ck.std, run=run)
+    return run

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from . import networks, paths, runs
-from .data import DATASETS, SHAPE_CLASSES, data_config, shapes_val_count
+from .data import DATASETS, SHAPE_CLASSES, DataError, data_config, proposed_model, shapes_val_count
 from .training import OPTIMIZERS, SCHEDULES, TORCHVISION_IMAGE_SIZE, Run, RunConfig, TrainingError
 
 D = RunConfig()
@@ -49,8 +49,10 @@ def _data_cfg(a: argparse.Namespace) -> dict[str, Any]:
                        limit_val=a.limit_val)
 
 
-def _model_cfg(a: argparse.Namespace) -> dict[str, Any]:
+def _model_cfg(a: argparse.Namespace, data: dict[str, Any]) -> dict[str, Any]:
     m = a.model
+    if m is None:   # your own data: the network proposed for it (the page proposes the same)
+        return proposed_model(data) if DATASETS[data["name"]].kind in ("zip", "folder") else dict(D.model)
     if m in networks.PRESETS:
         return {"preset": m}
     if m.endswith(".json") or Path(m).is_file():
@@ -70,7 +72,8 @@ def _model_cfg(a: argparse.Namespace) -> dict[str, Any]:
 
 def run_config(a: argparse.Namespace) -> RunConfig:
     """The RunConfig of ``train``'s arguments (no arguments: ``RunConfig()`` itself)."""
-    return RunConfig(name=a.name, data=_data_cfg(a), model=_model_cfg(a), optimizer=a.optimizer,
+    data = _data_cfg(a)
+    return RunConfig(name=a.name, data=data, model=_model_cfg(a, data), optimizer=a.optimizer,
                      lr=a.lr, momentum=a.momentum, weight_decay=a.weight_decay,
                      batch_size=a.batch_size, epochs=a.epochs, label_smoothing=a.label_smoothing,
                      grad_clip=a.grad_clip, seed=a.seed, schedule=a.schedule,
@@ -93,14 +96,15 @@ def _add_data_args(t: argparse.ArgumentParser) -> None:
     t.add_argument("--limit-train", type=int, help="use only the first N training images")
     t.add_argument("--limit-val", type=int, help="use only the first N validation images")
     t.add_argument("--image-size", type=int, help=f"shapes / zip image side (default {shapes['size']} / "
-                   f"{files['size']}); torchvision input side (default {TORCHVISION_IMAGE_SIZE})")
+                   f"from the data); torchvision input side (default {TORCHVISION_IMAGE_SIZE})")
     t.add_argument("--val-fraction", type=float,
                    help=f"zip/folder: share for validation (default {files['val_fraction']:g})")
 
 
 def _add_model_args(t: argparse.ArgumentParser) -> None:
-    t.add_argument("--model", default=D.model["preset"],
-                   help="a preset name, a torchvision model name (resnet18 ...) or a spec .json file")
+    t.add_argument("--model", default=None,
+                   help="a preset name, a torchvision model name (resnet18 ...) or a spec .json file "
+                        f"(default {D.model['preset']}; a zip/folder: the network proposed for its data)")
     t.add_argument("--pretrained", action="store_true", help="torchvision: ImageNet weights")
     t.add_argument("--freeze", action="store_true", help="torchvision: train only the new head")
     t.add_argument("--unfreeze-epoch", type=int, help="torchvision: unfreeze the backbone at this epoch")
@@ -222,11 +226,13 @@ def _result(run: Run, seconds: float) -> dict[str, Any]:
     last = snap["epochs"][-1] if snap["epochs"] else {}
     ips = [e["images_per_second"] for e in snap["epochs"]]
     best = runs.checkpoint_path(run.dir, "best")
+    test = runs.store.read_test(run.dir)      # data with a held-out test/ split
     return {"run_id": run.id, "run_dir": str(run.dir), "status": snap["status"],
             "val_acc": last.get("val_acc"), "val_loss": last.get("val_loss"),
             "train_loss": last.get("train_loss"), "epochs": last.get("epoch", 0),
             "seconds": round(seconds, 2), "images_per_second": round(sum(ips) / len(ips), 1) if ips else None,
             "device": snap["info"].get("device"), "error": snap["error"] or None,
+            **{k: test.get(k) for k in ("test_acc", "test_loss", "n_test") if test},
             "best_checkpoint": str(best) if best.exists() else None}
 
 
@@ -239,7 +245,7 @@ def cmd_train(a: argparse.Namespace) -> int:
     t0 = time.time()
     try:
         rid = reg.resume(a.resume) if a.resume else reg.start(run_config(a))
-    except TrainingError as e:
+    except (TrainingError, DataError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     run = reg.get(rid)

@@ -1,9 +1,11 @@
 """Safe decoding of user images, and what a model actually receives.
 
-``load_image(data)`` turns untrusted bytes (an upload, a camera shot) into an RGB
-``PIL.Image`` or raises :class:`ImageError` with a message a student understands: size limits in
-bytes and pixels, decompression bombs, truncated or corrupt files, and every mode a photo can
-come in (grayscale, RGBA composited on white, palette, 16-bit, EXIF-rotated) are handled.
+``decode(data)`` is the app's one decoder: untrusted bytes (an upload, a camera shot, a file in
+a learner's training zip) become a ``PIL.Image`` in mode "L" (gray sources) or "RGB", or raise
+:class:`ImageError` with a message a student understands: size limits in bytes and pixels,
+decompression bombs, truncated or corrupt files, and every mode a photo can come in (grayscale,
+RGBA composited on white, palette, 16-bit, CMYK, EXIF-rotated) are handled the same way for
+training and for inference. ``load_image(data)`` is the same as RGB.
 
 ``prepare(image, pre)`` runs the model's preprocessing step by step (resize the shorter side,
 centre crop, scale to [0, 1], normalize) with torchvision's functional transforms and keeps
@@ -35,8 +37,12 @@ def _mb(n: float) -> str:
     return f"{n / 2**20:.1f} MB"
 
 
-def load_image(data: bytes, *, max_bytes: int = MAX_BYTES, max_pixels: int = MAX_PIXELS) -> Image.Image:
-    """Decode untrusted ``data`` into an RGB image (fully loaded, EXIF orientation applied).
+def decode(data: bytes, *, max_bytes: int = MAX_BYTES, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """The app's one decoder: untrusted ``data`` -> a fully loaded image, mode "L" for gray
+    sources (gray, 1-bit, 16-bit, float, gray + alpha) and "RGB" for everything else, with the
+    EXIF orientation applied and transparency composited on white (:func:`flatten`). Every path
+    that reads an image goes through it: training zips and folders, Classify, Look inside,
+    drawn digits, ``predict``; so training sees the pixels inference sees.
 
     Raises :class:`ImageError` for an empty, too large, corrupt, truncated or unsupported file,
     and for a decompression bomb (a small file that claims a huge number of pixels: the header
@@ -57,21 +63,10 @@ def load_image(data: bytes, *, max_bytes: int = MAX_BYTES, max_pixels: int = MAX
             # beyond; our own limit below is the one that counts, checked on the header.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(data))
-            fmt = img.format
-            w, h = img.size
-            if w * h > max_pixels:
-                raise ImageError(
-                    f"The image claims {w:,} x {h:,} pixels ({w * h / 1e6:,.0f} megapixels); the "
-                    f"limit is {max_pixels / 1e6:,.0f} megapixels. A file this small that decodes to "
-                    "this many pixels is a decompression bomb, or the photo is simply too big.")
-            if fmt not in FORMATS:
-                raise ImageError(f"{fmt or 'This'} images are not supported; use PNG, JPEG or WebP.")
-            if min(w, h) < MIN_SIDE:
-                raise ImageError(f"The image is only {w} x {h} pixels; it needs at least "
-                                 f"{MIN_SIDE} pixels on each side.")
+            _check_header(img, max_pixels)
             img.load()  # decode now, so a truncated file fails here and not later
             img = ImageOps.exif_transpose(img) or img
-            return to_rgb(img)
+            return flatten(img)
     except ImageError:
         raise
     except Image.DecompressionBombError as e:
@@ -88,28 +83,108 @@ def load_image(data: bytes, *, max_bytes: int = MAX_BYTES, max_pixels: int = MAX
         raise ImageError(f"The image file is damaged and cannot be decoded ({text}).") from e
 
 
-def to_rgb(img: Image.Image) -> Image.Image:
-    """Any PIL mode -> 8-bit RGB: alpha composited on white, palettes expanded, 16/32-bit and
-    float grayscale rescaled from their own range (not clipped at 255)."""
+def _check_header(img: Image.Image, max_pixels: int) -> None:
+    """Refuse on the header alone: too many pixels, an unsupported format, a sliver."""
+    fmt = img.format
+    w, h = img.size
+    if w * h > max_pixels:
+        raise ImageError(
+            f"The image claims {w:,} x {h:,} pixels ({w * h / 1e6:,.0f} megapixels); the "
+            f"limit is {max_pixels / 1e6:,.0f} megapixels. A file this small that decodes to "
+            "this many pixels is a decompression bomb, or the photo is simply too big.")
+    if fmt not in FORMATS:
+        raise ImageError(f"{fmt or 'This'} images are not supported; use PNG, JPEG or WebP.")
+    if min(w, h) < MIN_SIDE:
+        raise ImageError(f"The image is only {w} x {h} pixels; it needs at least "
+                         f"{MIN_SIDE} pixels on each side.")
+
+
+def probe(data: bytes, *, max_pixels: int = MAX_PIXELS) -> tuple[int, int, str]:
+    """(width, height, mode) from the header alone, as :func:`decode` would show it (EXIF
+    orientation applied to the size; the file's own PIL mode), nothing decoded; ImageError for
+    what decode would refuse on the header."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as img:
+                _check_header(img, max_pixels)
+                w, h = img.size
+                turned = img.format in ("JPEG", "MPO", "WEBP", "TIFF") and \
+                    img.getexif().get(0x0112) in (5, 6, 7, 8)
+                return (h, w, img.mode) if turned else (w, h, img.mode)
+    except ImageError:
+        raise
+    except Image.DecompressionBombError as e:
+        raise ImageError("The image is a decompression bomb.") from e
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, struct.error) as e:
+        raise ImageError("This file is not an image the app can read (it is corrupt, or not a "
+                         "PNG, JPEG or WebP file).") from e
+
+
+def load_image(data: bytes, *, max_bytes: int = MAX_BYTES, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """:func:`decode` as RGB (a photo for Classify and Look inside); ImageError as decode."""
+    return decode(data, max_bytes=max_bytes, max_pixels=max_pixels).convert("RGB")
+
+
+GRAY_MODES = ("1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")
+
+
+def is_gray(mode: str) -> bool:
+    """Whether an image of this PIL mode decodes gray ("L"); known from the header alone."""
+    return mode in GRAY_MODES
+
+
+def flatten(img: Image.Image) -> Image.Image:
+    """Any PIL mode -> 8-bit "L" (gray sources) or "RGB" (all others): alpha composited on
+    white, palettes expanded, 16/32-bit and float gray rescaled from their own range (16-bit
+    from 0-65535, not clipped at 255), CMYK and the rest converted by PIL."""
     mode = img.mode
-    if mode == "RGB":
+    if mode in ("L", "RGB"):
         return img
     if mode == "P":
         img = img.convert("RGBA") if "transparency" in img.info else img.convert("RGB")
         mode = img.mode
     if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        gray = mode in ("LA", "La")
         rgba = img.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(white, rgba).convert("RGB")
+        out = Image.alpha_composite(white, rgba).convert("RGB")
+        return out.convert("L") if gray else out
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         arr = np.asarray(img, dtype=np.float64)
         lo, hi = float(np.nanmin(arr)), float(np.nanmax(arr))
         if mode.startswith("I;16"):
             lo, hi = 0.0, 65535.0
         scaled = np.zeros_like(arr) if hi <= lo else (arr - lo) / (hi - lo)
-        gray = Image.fromarray((np.nan_to_num(scaled) * 255).round().astype(np.uint8), "L")
-        return gray.convert("RGB")
-    return img.convert("RGB")  # L, 1, CMYK, YCbCr, LAB, HSV
+        return Image.fromarray((np.nan_to_num(scaled) * 255).round().astype(np.uint8), "L")
+    if mode == "1":
+        return img.convert("L")
+    return img.convert("RGB")  # CMYK, YCbCr, LAB, HSV
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Any PIL mode -> 8-bit RGB, by the rules of :func:`flatten` (gray repeated)."""
+    return flatten(img).convert("RGB")
+
+
+def resize_crop(img: Image.Image, resize: int, crop: tuple[int, int],
+                interpolation: str = "bilinear") -> tuple[Image.Image, Image.Image]:
+    """(resized, cropped): the shorter side resized to ``resize`` (antialiased), then a centre
+    crop of ``crop`` (height, width), with torchvision's functional transforms. The one resize
+    of the app: training data (:mod:`playground.data`) and :func:`prepare` both call it, so a
+    photo gives the same pixels in both."""
+    h, w = crop
+    if min(img.size) == resize and img.size == (w, h):
+        return img, img         # nothing to do (torchvision, ~1 s to import, is not needed)
+    from torchvision.transforms import InterpolationMode
+    from torchvision.transforms import functional as F
+
+    interp = InterpolationMode(interpolation) if interpolation in \
+        {m.value for m in InterpolationMode} else InterpolationMode.BILINEAR
+    resized = img if min(img.size) == resize else F.resize(img, [resize], interpolation=interp,
+                                                            antialias=True)
+    cropped = resized if resized.size == (w, h) else F.center_crop(resized, [h, w])
+    return resized, cropped
 
 
 # --------------------------------------------------------------------------------------------
@@ -180,16 +255,12 @@ def prepare(image: Image.Image, pre: Preprocess) -> Prepared:
     in the order of torchvision's ``ImageClassification`` preset (resize the PIL image with
     antialias, centre crop, to a tensor in [0, 1], normalize), so an ImageNet model gets exactly
     the numbers ``weights.transforms()`` would give it."""
-    from torchvision.transforms import InterpolationMode
     from torchvision.transforms import functional as F
 
-    interp = InterpolationMode(pre.interpolation) if pre.interpolation in \
-        {m.value for m in InterpolationMode} else InterpolationMode.BILINEAR
     img = to_rgb(image)
     if pre.channels == 1:
         img = img.convert("L")
-    resized = F.resize(img, [pre.resize], interpolation=interp, antialias=True)
-    cropped = F.center_crop(resized, list(pre.crop))
+    resized, cropped = resize_crop(img, pre.resize, tuple(pre.crop), pre.interpolation)
     x = F.convert_image_dtype(F.pil_to_tensor(cropped), torch.float32)
     if x.shape[0] != pre.channels:  # a 3-channel model gets RGB; a 1-channel one gets L above
         x = x[:1].expand(pre.channels, -1, -1).clone() if x.shape[0] == 1 else x[: pre.channels]

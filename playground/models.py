@@ -1,7 +1,9 @@
 """The catalogue behind the one model picker: every trained model the app can look inside.
 
-- the shipped default model (``assets/default_model.pt``, trained on the generated shapes by
-  ``scripts/train_default_model.py``),
+- the shipped models (:data:`SHIPPED`): the default model (``assets/default_model.pt``, trained on
+  the generated shapes by ``scripts/train_default_model.py``) and the digits model
+  (``assets/digits_model.pt``, trained on real handwritten MNIST digits by
+  ``scripts/train_digits_model.py``),
 - every run's best and last checkpoint (from :mod:`playground.runs`),
 - torchvision's ImageNet classifiers, weights downloaded once into torch's hub cache (offline:
   :class:`ModelUnavailable` says what to do),
@@ -20,7 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
 
 from . import checkpoints, networks, paths, runs
@@ -36,9 +37,9 @@ class ModelUnavailable(RuntimeError):
 
 @dataclass(frozen=True)
 class ModelEntry:
-    key: str                  # stable id: 'default', 'run:<id>:best', 'torchvision:resnet18', 'upload:<sha>'
+    key: str                  # stable id: 'default', 'digits', 'run:<id>:best', 'torchvision:resnet18', 'upload:<sha>'
     label: str                # what the picker shows
-    kind: str                 # 'default' | 'run' | 'torchvision' | 'upload'
+    kind: str                 # 'default' (shipped) | 'run' | 'torchvision' | 'upload'
     path: str | None = None   # checkpoint file, when there is one
     name: str | None = None   # torchvision model name
     group: str = ""           # picker section
@@ -62,13 +63,36 @@ class LoadedModel:
     def params(self) -> int:
         return sum(p.numel() for p in self.model.parameters())
 
+    @property
+    def reads_digits(self) -> bool:
+        """An MNIST-style digit reader (28 x 28 grey in, classes "0".."9"): the shipped digits
+        model or a run trained on MNIST. A drawn digit suits it best."""
+        return self.input_shape == (1, 28, 28) and self.class_names == DIGIT_CLASSES
+
 
 # --------------------------------------------------------------------------------------------
 # Catalogue
 # --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Shipped:
+    label: str
+    path: Path
+    script: str               # the script that trains it with the app's own training code
+
+
+# The models the package ships, first in the picker.
+SHIPPED: dict[str, Shipped] = {
+    "default": Shipped("Default model: shapes CNN (shipped)", paths.DEFAULT_MODEL,
+                       "scripts/train_default_model.py"),
+    "digits": Shipped("Digits model: handwritten 0-9, MNIST (shipped)", paths.DIGITS_MODEL,
+                      "scripts/train_digits_model.py"),
+}
+DIGIT_CLASSES = [str(d) for d in range(10)]
+
+
 def default_model_path() -> Path:
     """The shipped default model, trained by scripts/train_default_model.py."""
-    return paths.DEFAULT_MODEL
+    return SHIPPED["default"].path
 
 
 def run_entries() -> list[ModelEntry]:
@@ -87,21 +111,28 @@ def run_entries() -> list[ModelEntry]:
     return out
 
 
+def weights_path(name: str) -> Path:
+    """Where torchvision's ImageNet weights for ``name`` go: torch's hub cache, torchvision's
+    own file name (``$TORCH_HOME/hub/checkpoints/resnet18-f37072fd.pth``). Offline, a file
+    copied there is loaded as if downloaded."""
+    return zoo.weights_file(zoo.torchvision_weights(name, "DEFAULT"))
+
+
+def weights_url(name: str) -> str:
+    """Where torchvision downloads ``name``'s ImageNet weights from."""
+    return str(zoo.torchvision_weights(name, "DEFAULT").url)
+
+
 def weights_cached(name: str) -> bool:
     """Whether torchvision's ImageNet weights for ``name`` are already in torch's hub cache."""
-    w = zoo.torchvision_weights(name, "DEFAULT")
-    fname = w.url.rsplit("/", 1)[-1]
-    return (Path(torch.hub.get_dir()) / "checkpoints" / fname).is_file()
+    return weights_path(name).is_file()
 
 
 def catalogue(*, torchvision_models: list[str] | None = None) -> list[ModelEntry]:
-    """Every model the picker offers, default model first; ``torchvision_models`` (default:
+    """Every model the picker offers, the shipped ones first; ``torchvision_models`` (default:
     the zoo's ImageNet classifiers) names the torchvision ones."""
-    out: list[ModelEntry] = []
-    path = default_model_path()
-    if path.is_file():
-        out.append(ModelEntry("default", "Default model: shapes CNN (shipped)", "default",
-                              path=str(path), group="Shipped"))
+    out = [ModelEntry(key, m.label, "default", path=str(m.path), group="Shipped")
+           for key, m in SHIPPED.items() if m.path.is_file()]
     out += run_entries()
     for name in (zoo.names("imagenet") if torchvision_models is None else torchvision_models):
         note = "" if weights_cached(name) else " (downloads weights once)"
@@ -153,10 +184,12 @@ def _num_outputs(model: nn.Module, shape) -> int | None:
     return int(out[0]) if out is not None and len(out) == 1 else None
 
 
-def load(e: ModelEntry) -> LoadedModel:
-    """Load a catalogue entry; raises :class:`ModelUnavailable` with a readable message."""
+def load(e: ModelEntry, *, allow_code: bool = False) -> LoadedModel:
+    """Load a catalogue entry; raises :class:`ModelUnavailable` with a readable message.
+    ``allow_code``: a run of a pasted network may rebuild it from its source (pages pass
+    :func:`playground.code.code_allowed` for their server)."""
     failed = _failures.get(e.key)
-    if failed and time.monotonic() - failed[0] < RETRY_AFTER_S:
+    if failed and time.monotonic() - failed[0] < RETRY_AFTER_S and not _now_cached(e):
         raise ModelUnavailable(failed[1])
     try:
         if e.kind == "torchvision":
@@ -164,7 +197,7 @@ def load(e: ModelEntry) -> LoadedModel:
         if not e.path:
             raise ModelUnavailable(f"{e.label} has no checkpoint file.")
         try:
-            ckpt = checkpoints.load_checkpoint(e.path)
+            ckpt = checkpoints.load_checkpoint(e.path, allow_code=allow_code)
         except checkpoints.CheckpointError as err:
             raise ModelUnavailable(f"{e.label} could not be loaded: {err}") from err
         return from_checkpoint(ckpt, key=e.key, label=e.label, kind=e.kind, source=e.path)
@@ -172,6 +205,11 @@ def load(e: ModelEntry) -> LoadedModel:
         if e.kind == "torchvision":
             _failures[e.key] = (time.monotonic(), str(err))
         raise
+
+
+def _now_cached(e: ModelEntry) -> bool:
+    """A torchvision entry whose weights file has been placed since it failed: try again now."""
+    return e.kind == "torchvision" and weights_cached(e.name or e.key.split(":", 1)[1])
 
 
 def _load_torchvision(e: ModelEntry) -> LoadedModel:
@@ -186,19 +224,19 @@ def _load_torchvision(e: ModelEntry) -> LoadedModel:
     meta = w.meta
     info = {"source": f"torchvision {name}, {w}", "classes": len(meta["categories"]),
             "acc@1": meta.get("_metrics", {}).get("ImageNet-1K", {}).get("acc@1"),
-            "weights_file": w.url.rsplit("/", 1)[-1]}
+            "weights_file": str(zoo.weights_file(w))}
     return LoadedModel(key=e.key, label=e.label, kind="torchvision", model=model,
                        class_names=imagenet_categories(name), preprocess=pre, info=info)
 
 
-def load_upload(data: bytes, filename: str = "uploaded.pt") -> LoadedModel:
+def load_upload(data: bytes, filename: str = "uploaded.pt", *, allow_code: bool = False) -> LoadedModel:
     """A checkpoint file the user uploaded. Loaded with ``weights_only=True`` only: a file that
     holds Python objects (a full pickle that could run code) is refused."""
     if not data:
         raise ModelUnavailable("The uploaded file is empty.")
     digest = hashlib.sha256(data).hexdigest()[:12]
     try:
-        ckpt = checkpoints.load_checkpoint(bytes(data))
+        ckpt = checkpoints.load_checkpoint(bytes(data), allow_code=allow_code)
     except checkpoints.CheckpointError as err:
         raise ModelUnavailable(f"{filename}: {err}") from err
     return from_checkpoint(ckpt, key=f"upload:{digest}", label=f"Uploaded: {os.path.basename(filename)}",

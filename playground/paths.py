@@ -14,6 +14,7 @@ PACKAGE = Path(__file__).resolve().parent
 ASSETS = PACKAGE / "assets"
 SAMPLES = ASSETS / "samples"
 DEFAULT_MODEL = ASSETS / "default_model.pt"
+DIGITS_MODEL = ASSETS / "digits_model.pt"     # scripts/train_digits_model.py
 
 _CHECKOUT = PACKAGE.parent
 IS_CHECKOUT = (_CHECKOUT / "app.py").is_file() and (_CHECKOUT / "pyproject.toml").is_file()

@@ -70,12 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         for e in run.epochs:
             print(f"epoch {e['epoch']}: train loss {e['train_loss']:.3f}, val loss {e['val_loss']:.3f}, "
                   f"val acc {e['val_acc']:.1%}")
-        ck = checkpoints.load_checkpoint(run.dir / "best.pt")
-        info = dict(ck.run)
-        info.update(trained_by="scripts/train_default_model.py", seconds=round(time.time() - t0, 1),
-                    epochs=cfg.epochs, dataset="shapes")
-        checkpoints.save_checkpoint(args.out, ck.model, spec=ck.spec, class_names=ck.class_names,
-                                    input_shape=ck.input_shape, mean=ck.mean, std=ck.std, run=info)
+        info = checkpoints.republish(run.dir / "best.pt", args.out, trained_by="scripts/train_default_model.py",
+                                     seconds=round(time.time() - t0, 1), epochs=cfg.epochs, dataset="shapes")
     size = Path(args.out).stat().st_size
     print(json.dumps({"out": args.out, "val_acc": info["val_acc"], "val_loss": info["val_loss"],
                       "seconds": info["seconds"], "bytes": size}))

@@ -5,7 +5,14 @@ import traceback
 
 import streamlit as st
 
+from playground import code as pasted_code
 from ui.pages import page
+
+
+def code_allowed() -> tuple[bool, str]:
+    """Whether pasted PyTorch code may run in this server, and why (the library decides from
+    Streamlit's ``server.address`` and PLAYGROUND_ALLOW_CODE: see playground/code/safety.py)."""
+    return pasted_code.code_allowed(st.get_option("server.address"))
 
 
 def show_error(message: str, exc: BaseException | None = None, *, detail: str | None = None) -> None:

@@ -11,14 +11,15 @@ import json
 
 import streamlit as st
 
-from playground import export, networks
+from playground import code, export, networks
 from playground.networks import LAYER_TYPES, Field, SpecError, zoo
 from playground.summary import apply_fix
+from ui.code_editor import CODE, starter_spec
 from ui.common import show_error
 from ui.keys import NETWORK_SPEC
 
 CUSTOM = "custom"
-SOURCES = [*networks.PRESETS, *[f"tv:{m}" for m in zoo.names("inspect")], CUSTOM]
+SOURCES = [*networks.PRESETS, *[f"tv:{m}" for m in zoo.names("inspect")], CUSTOM, CODE]
 STARTER = {"name": "My network", "input_shape": [3, 32, 32], "layers": [
     {"type": "conv2d", "out": 16, "kernel": 3, "padding": 1}, {"type": "relu"},
     {"type": "maxpool2d", "kernel": 2},
@@ -29,6 +30,8 @@ FLOAT_STEP = 0.05   # drop probabilities and slopes move in twentieths
 def source_label(key: str) -> str:
     if key == CUSTOM:
         return "Your own network (start small)"
+    if key == CODE:
+        return "Paste your PyTorch code (an nn.Module class or nn.Sequential)"
     if key.startswith("tv:"):
         return f"torchvision {key[3:]} ({zoo.ZOO[key[3:]].label})"
     return networks.PRESETS[key]["name"]
@@ -37,6 +40,8 @@ def source_label(key: str) -> str:
 def source_spec(key: str) -> dict:
     if key == CUSTOM:
         return json.loads(json.dumps(STARTER))
+    if key == CODE:
+        return starter_spec()
     if key.startswith("tv:"):
         name = key[3:]
         return {"name": f"torchvision {name}", "torchvision": name, "weights": None,
@@ -63,6 +68,9 @@ def set_spec(spec: dict, select: tuple[int, ...] | None = None) -> None:
     if "torchvision" in spec:
         st.session_state.net_classes = int(spec.get("num_classes") or zoo.IMAGENET_CLASSES)
         st.session_state.net_freeze = bool(spec.get("freeze"))
+    if code.is_code_spec(spec):
+        st.session_state.net_code = spec["code"]
+        st.session_state.net_code_diff = None
     clear_field_widgets()
     st.session_state.net_ver = st.session_state.get("net_ver", 0) + 1
     names = networks.layer_names(spec) if "layers" in spec else []

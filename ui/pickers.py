@@ -2,7 +2,7 @@
 any page that needs a trained model or a photo).
 
     lm = model_picker()            # LoadedModel | None (errors already shown)
-    pic = image_input(lm)          # Picture | None
+    pic = image_input(lm)          # Picture | None: a sample, a shape, a drawn digit, an upload, the camera
 
 The model choice is remembered across pages (a page switch drops widget state, so the choice is
 kept in ``st.session_state["picked_model"]``). Loaded models are cached per process
@@ -19,11 +19,12 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 from PIL import Image
+from streamlit_drawable_canvas import st_canvas
 
-from playground import explain, images, models, paths
+from playground import digits, explain, images, models, paths
 from playground.data import make_shapes
 from playground.figures import explain as fx
-from ui.common import fmt_int, show_error
+from ui.common import code_allowed, fmt_int, show_error
 
 UPLOAD = "__upload__"
 PICKED = "picked_model"
@@ -38,12 +39,12 @@ def model_lock(lm: models.LoadedModel) -> threading.Lock:
 
 @st.cache_resource(max_entries=6, show_spinner=False)
 def _load_cached(key: str, path: str | None, mtime: float) -> models.LoadedModel:
-    return models.load(models.entry(key))
+    return models.load(models.entry(key), allow_code=code_allowed()[0])
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
 def _load_upload_cached(digest: str, _data: bytes, filename: str) -> models.LoadedModel:
-    return models.load_upload(_data, filename)
+    return models.load_upload(_data, filename, allow_code=code_allowed()[0])
 
 
 def _restore(widget_key: str, persist_key: str, options: list) -> None:
@@ -79,16 +80,22 @@ def model_picker(key: str = "model", *, label: str = "Model") -> models.LoadedMo
             lm = _load_upload_cached(hashlib.sha256(data).hexdigest(), data, up.name)
         else:
             e = next(e for e in entries if e.key == choice)
-            mtime = os.path.getmtime(e.path) if e.path and os.path.exists(e.path) else 0.0
+            # the file it loads from is part of the cache key: a retrained model, or ImageNet
+            # weights placed in (or removed from) torch's hub cache, load afresh
+            src = str(models.weights_path(e.name)) if e.kind == "torchvision" and e.name else e.path
+            mtime = os.path.getmtime(src) if src and os.path.exists(src) else 0.0
             with st.spinner(f"Loading {e.label} ..."):
-                lm = _load_cached(e.key, e.path, mtime)
+                lm = _load_cached(e.key, src, mtime)
     except models.ModelUnavailable as err:
         text = str(err)
         if choice.startswith("torchvision:"):
             name = choice.split(":", 1)[1]
+            where = models.weights_path(name)
             show_error(f"{name}'s ImageNet weights are not on this computer and could not be "
                        "downloaded (no internet?). Pick another model, or connect once: they are "
-                       "downloaded a single time and cached.", detail=text)
+                       f"downloaded a single time and cached. Offline, copy **{where.name}** "
+                       f"(from {models.weights_url(name)}) into **{where.parent}** and pick the "
+                       "model again.", detail=text)
         else:
             show_error(f"This model could not be loaded. {text.split(': ', 1)[-1] if choice == UPLOAD else text}",
                        detail=text)
@@ -125,20 +132,70 @@ def _shapes(n: int, size: int, seed: int):
     return d.images.numpy(), d.masks.numpy(), d.labels.numpy(), list(d.class_names)
 
 
-SOURCES = ["Sample photo", "Generated shape", "Upload", "Camera"]
+SOURCES = ["Sample photo", "Generated shape", "Draw", "Upload", "Camera"]
 SHAPES_SEED = 2026  # not a training seed: a fresh test set
+# The drawing canvas: 280 px is MNIST's 28 at 10x, and an 18 px brush draws strokes as thick,
+# relative to the digit, as MNIST's pen strokes (a 20 px digit with ~2 px strokes).
+CANVAS_PX, BRUSH_PX = 280, 18
+
+
+def _default_source(lm: models.LoadedModel | None) -> str:
+    """A digit reader gets a drawing; the shapes model a shape; an ImageNet model a photo."""
+    if lm is not None and lm.reads_digits:
+        return "Draw"
+    return "Generated shape" if lm is not None and lm.kind != "torchvision" else "Sample photo"
+
+
+def draw_digit(key: str, lm: models.LoadedModel | None) -> Picture | None:
+    """A canvas to draw a digit on (streamlit-drawable-canvas). Each stroke reruns the page, so
+    the prediction and Grad-CAM follow it. The drawing is decoded by the app's one decoder and
+    made MNIST-style (:func:`playground.digits.mnist_steps`); the steps are shown beside it."""
+    left, right = st.columns([3, 4], gap="medium")
+    with left:
+        res = st_canvas(stroke_width=BRUSH_PX, stroke_color="#000000", background_color="#FFFFFF",
+                        width=CANVAS_PX, height=CANVAS_PX, drawing_mode="freedraw",
+                        update_streamlit=True, return_image_data=True, key=f"{key}_canvas")
+        st.caption("Draw one digit, 0 to 9, large. The toolbar under the canvas undoes or clears.")
+    if lm is not None and not lm.reads_digits:
+        st.caption("Tip: pick **Digits model** above; it was trained on handwritten digits.")
+    if not (res.json_data or {}).get("objects") or not res.image_bytes:
+        with right:
+            st.info("Draw a digit on the canvas: the prediction follows every stroke.",
+                    icon=":material/draw:")
+        return None
+    try:
+        steps = digits.mnist_steps(images.decode(res.image_bytes))   # the app's one decoder
+    except (digits.DigitError, images.ImageError) as err:
+        with right:
+            show_error(str(err))
+        return None
+    with right:
+        show_mnist_steps(steps)
+    return Picture(steps.result.convert("RGB"), "your drawing", _digest(steps.result))
+
+
+def show_mnist_steps(steps: digits.DigitSteps) -> None:
+    """The drawing made MNIST-style, step by step: the ink's box, fitted into 20 x 20, centred."""
+    st.markdown("**Made MNIST-style**, as MNIST's digits were made:")
+    r, c = steps.centre_of_mass
+    shown = [(steps.marked(), "1. white ink on black" + (" (inverted)" if steps.inverted else "")
+              + "; the ink's box"),
+             (steps.in_box(), f"2. fitted into 20 x 20: {steps.fitted.width} x {steps.fitted.height} px"),
+             (steps.result, f"3. centred by mass in 28 x 28 (row {r:.1f}, col {c:.1f})")]
+    for col, (img, caption) in zip(st.columns(3), shown):
+        arr = np.asarray(img.convert("RGB"))
+        col.image(images.upscale(arr, 140) if max(arr.shape[:2]) < 140 else
+                  np.asarray(images.thumbnail(img.convert("RGB"), 280)), caption=caption, width="stretch")
 
 
 def image_input(key: str = "image", lm: models.LoadedModel | None = None) -> Picture | None:
     """Where the photo comes from: a sample photo, a generated shape (with its true class and
-    mask), an upload (PNG, JPEG, WebP) or the camera (asked for only when chosen). Bad files are
-    explained with ``st.error``; returns None then."""
+    mask), a digit drawn on a canvas, an upload (PNG, JPEG, WebP) or the camera (asked for only
+    when chosen). Bad files are explained with ``st.error``; returns None then."""
     wkey = f"{key}_source"
     _restore(wkey, "picked_source", SOURCES)
     if wkey not in st.session_state:
-        # the shapes model reads shapes best; an ImageNet model reads photos
-        st.session_state[wkey] = "Generated shape" if lm is not None and lm.kind != "torchvision" \
-            else "Sample photo"
+        st.session_state[wkey] = _default_source(lm)
     source = st.radio("Image", SOURCES, key=wkey, horizontal=True,
                       help="The camera is asked for only when you choose it.")
     st.session_state["picked_source"] = source
@@ -161,6 +218,8 @@ def image_input(key: str = "image", lm: models.LoadedModel | None = None) -> Pic
             img = Image.fromarray(np.ascontiguousarray(arr), "RGB")
             truth = names[int(labels[int(i)])]
             return Picture(img, f"shape {int(i)} ({truth})", _digest(img), masks[int(i)], truth)
+        if source == "Draw":
+            return draw_digit(key, lm)
         if source == "Upload":
             up = st.file_uploader("Photo (PNG, JPEG or WebP)", type=images.EXTENSIONS,
                                   key=f"{key}_upload")

@@ -3,22 +3,24 @@ and the schedule, every widget starting from ``RunConfig()``; it ends in the run
 schedule's preview."""
 from __future__ import annotations
 
-import hashlib
 import json
 
 import streamlit as st
 
-from playground import data, networks, runs, training
+from playground import data, networks, summary, training
 from playground.figures import training as figs
 from ui import keys
-from ui.common import fmt_int, show_error
+from ui.common import code_allowed, fmt_int, show_error
+from ui.data_inspection import OwnData, own_data_widgets, show_inspection
 
 LRS = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0]
 WDS = [0.0, 1e-5, 1e-4, 5e-4, 1e-3, 1e-2, 5e-2, 0.1]
 BATCHES = [16, 32, 64, 128, 256, 512]
 SIZES = [32, 64, 96, 128, 160, 224]
 INSPECTOR = "Your network (from the inspector)"
-# The page uploads a zip; a folder of class folders lives on the server: the CLI's.
+PROPOSED = "Proposed for your data"
+# One choice for the learner's own images: the zip entry; its widgets also offer a folder on
+# the server (the catalogue's "folder" entry).
 PAGE_DATA = [k for k, e in data.DATASETS.items() if e.kind != "folder"]
 D = training.RunConfig()   # every widget starts from the library's defaults
 
@@ -28,29 +30,19 @@ def _model_size(model_json: str, shape: tuple[int, int, int], classes: int) -> t
     return training.model_size(json.loads(model_json), shape, classes)
 
 
-def _zip_column(cfg: dict) -> tuple[dict, tuple[int, int, int], int, int] | None:
-    """The uploaded zip's data config, input shape, classes and training images (None: none yet)."""
-    files = data.DATASETS["zip"].defaults
-    up = st.file_uploader("Zip of class folders", type=["zip"], key="train_zip",
-                          help="One folder per class inside, e.g. cats/ and dogs/.")
-    size = st.select_slider("Image size (pixels)", SIZES, value=files["size"], key="train_zip_size")
-    frac = st.slider("Validation share", 0.1, 0.5, files["val_fraction"], 0.05, key="train_val_frac")
-    if up is None:
-        st.info("Upload a zip with one folder of images per class.")
+@st.cache_data(show_spinner=False, max_entries=64)
+def _model_macs(model_json: str, shape: tuple[int, int, int], classes: int) -> int | None:
+    """Multiply-adds per image of a preset or spec fitted to the data (the meta-device trace);
+    None for torchvision models (their size is set by their own widgets) or a spec that fails."""
+    m = json.loads(model_json)
+    base = m.get("spec") or (networks.preset(m["preset"]) if m.get("preset") else None)
+    if not base:
         return None
-    raw = up.getvalue()
     try:
-        counts = data.describe_zip(raw)
-    except data.DataError as e:
-        show_error(str(e))
+        s = summary.summarize(networks.adapt(base, shape, classes), shape)
+    except (networks.SpecError, ValueError):
         return None
-    path = runs.runs_dir() / "uploads" / f"{hashlib.sha1(raw).hexdigest()[:16]}.zip"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(raw)
-    st.caption(", ".join(f"{c}: {fmt_int(k)} images" for c, k in counts.items()))
-    cfg.update(path=str(path), size=size, val_fraction=frac)
-    return cfg, (3, size, size), len(counts), round(sum(counts.values()) * (1 - frac))
+    return None if s.error else int(s.total_macs)
 
 
 def _augment_widgets() -> dict:
@@ -66,18 +58,20 @@ def _augment_widgets() -> dict:
     return aug
 
 
-def data_column() -> tuple[dict, tuple[int, int, int], int, int, dict] | None:
-    """(data config, input shape, classes, training images, augmentation); None: no data yet."""
+def data_column() -> tuple[dict, tuple[int, int, int], int, int, dict, OwnData | None] | None:
+    """(data config, input shape, classes, training images, augmentation, the learner's own
+    data and its inspection or None); None: no data yet."""
     st.subheader("Data")
     name = st.selectbox("Dataset", PAGE_DATA, index=PAGE_DATA.index(D.data["name"]), key="train_data",
                         format_func=lambda k: data.DATASETS[k].label,
                         help="\n".join(f"- {data.DATASETS[k].description}" for k in PAGE_DATA))
     entry, cfg = data.DATASETS[name], data.data_config(name)
+    own = None
     if entry.kind == "zip":
-        got = _zip_column(cfg)
-        if got is None:
+        own = own_data_widgets(entry.defaults)
+        if own is None:
             return None
-        cfg, shape, classes, n_train = got
+        cfg, shape, classes, n_train = own.cfg, own.input_shape, own.classes, own.n_train
     elif entry.kind == "generated":
         n = st.select_slider("Training images", [1000, 2000, 4000, 8000, 16000, 32000], value=D.data["n_train"],
                              key="train_n", format_func=fmt_int)
@@ -89,7 +83,7 @@ def data_column() -> tuple[dict, tuple[int, int, int], int, int, dict] | None:
         shape, classes, n_train = entry.input_shape, entry.num_classes, entry.n_train
         st.caption(f"Read from {data.expected_location(name)} (torchvision's layout); downloaded there "
                    "when missing and online.")
-    return cfg, shape, classes, n_train, _augment_widgets()
+    return cfg, shape, classes, n_train, _augment_widgets(), own
 
 
 def _torchvision_widgets(tv: str) -> tuple[dict, tuple[int, int, int]]:
@@ -109,19 +103,36 @@ def _torchvision_widgets(tv: str) -> tuple[dict, tuple[int, int, int]]:
     return model_cfg, (3, size, size)
 
 
-def model_column(shape: tuple[int, int, int], classes: int) -> tuple[dict, str]:
-    """(model config, the reason it does not fit the data or "")."""
+def model_column(shape: tuple[int, int, int], classes: int, proposal: dict | None = None) -> tuple[dict, str]:
+    """(model config, the reason it does not fit the data or ""). ``proposal``: the network
+    proposed for the learner's own data, offered first."""
     st.subheader("Model")
     default = D.model["preset"]
     choices = sorted((k for k in networks.PRESETS if "broken" not in k), key=lambda k: k != default)
     user_spec = st.session_state.get(keys.NETWORK_SPEC)
-    if isinstance(user_spec, dict) and user_spec.get("layers"):
+    pasted = isinstance(user_spec, dict) and bool(user_spec.get("code")) and code_allowed()[0]
+    if isinstance(user_spec, dict) and (user_spec.get("layers") or pasted):
         choices = [INSPECTOR, *choices]
+    if proposal:
+        choices = [PROPOSED, *choices]
     choices += [f"torchvision: {m}" for m in networks.zoo.names("transfer")]
     label = {k: v["name"] for k, v in networks.PRESETS.items()}
+    if proposal:
+        label[PROPOSED] = f"{PROPOSED}: {_model_label(proposal, label)}"
+    if st.session_state.get("train_model") not in choices:
+        st.session_state.pop("train_model", None)   # e.g. the proposal of data no longer given
     model_key = st.selectbox("Network", choices, key="train_model", format_func=lambda k: label.get(k, k))
-    if model_key == INSPECTOR:
-        model_cfg: dict = {"spec": user_spec}
+    if model_key == PROPOSED:
+        model_cfg = dict(proposal or {})
+        st.caption("Chosen for the size, channels and classes of your data; "
+                   "the inspection below shows its parameters and multiply-adds.")
+    elif model_key == INSPECTOR and pasted:      # PyTorch source pasted into the inspector
+        model_cfg = {k: user_spec.get(k) for k in ("code", "class_name", "input_shape")}
+        st.caption(f"{user_spec.get('name') or 'Your network'}: your pasted code, at its input "
+                   f"{'x'.join(map(str, user_spec['input_shape']))} (the images are resized to it; "
+                   "a last Linear with another number of outputs gets one per class).")
+    elif model_key == INSPECTOR:
+        model_cfg = {"spec": user_spec}
         st.caption(f"{user_spec.get('name', 'Your network')}: {len(user_spec['layers'])} layers, "
                    "fitted to this data's image size and classes.")
     elif model_key.startswith("torchvision: "):
@@ -136,7 +147,17 @@ def model_column(shape: tuple[int, int, int], classes: int) -> tuple[dict, str]:
         frozen = size.total - size.trainable
         st.metric("Parameters", fmt_int(size.total),
                   delta=f"{fmt_int(frozen)} frozen" if frozen else None, delta_color="off")
+        macs = _model_macs(json.dumps(model_cfg, sort_keys=True), tuple(shape), classes)
+        if macs:
+            st.caption(f"{fmt_int(macs)} multiply-adds (MACs) per {' x '.join(map(str, shape))} image.")
     return model_cfg, size.problem
+
+
+def _model_label(m: dict, preset_names: dict) -> str:
+    key = m.get("preset")
+    if key:
+        return preset_names.get(key, key)
+    return str(m.get("torchvision") or (m.get("spec") or {}).get("name") or "a network")
 
 
 def optimizer_column() -> dict:
@@ -180,17 +201,18 @@ def schedule_column() -> dict:
     return s
 
 
-def run_form() -> tuple[training.RunConfig, str] | None:
-    """The four columns and the schedule's preview: (the config, why the network does not fit
-    the data or ""); None while there is no data (a zip not uploaded yet)."""
+def run_form() -> tuple[training.RunConfig, str, str] | None:
+    """The four columns, the schedule's preview and, for the learner's own images, their
+    inspection: (the config, why the network does not fit the data or "", the own data's name or
+    ""); None while there is no usable data (a zip not uploaded yet, or refused)."""
     c_data, c_model, c_opt, c_sched = st.columns([1.1, 1.2, 1, 1], gap="medium")
     with c_data:
         got = data_column()
     if got is None:
         return None
-    data_cfg, shape, classes, n_train, aug = got
+    data_cfg, shape, classes, n_train, aug, own = got
     with c_model:
-        model_cfg, problem = model_column(shape, classes)
+        model_cfg, problem = model_column(shape, classes, own.proposal if own else None)
     with c_opt:
         opt = optimizer_column()
     with c_sched:
@@ -202,4 +224,6 @@ def run_form() -> tuple[training.RunConfig, str] | None:
         st.plotly_chart(figs.lr_curve(training.lr_schedule(cfg, spe), spe, title="", note=note),
                         key="train_lr_preview", width="stretch", config={"displayModeBar": False})
         st.caption(f"{fmt_int(spe)} steps per epoch, {fmt_int(spe * cfg.epochs)} in all.")
-    return cfg, problem
+    if own is not None:
+        show_inspection(own)
+    return cfg, problem, own.label if own is not None else ""

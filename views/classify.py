@@ -5,6 +5,7 @@ from playground import explain, images
 from playground.figures import explain as fx
 from ui import pickers
 from ui.common import page_intro, show_error
+from ui.conversion import conversion, trained_on
 
 page_intro("classify")
 
@@ -23,8 +24,8 @@ if pic.truth is not None:
 c_photo, c_cam, c_bar = st.columns([1, 1, 1.3], gap="medium")
 with c_photo:
     st.markdown("**The photo the model sees**")
-    st.image(images.upscale(prep.shown), caption=f"{pic.name}: the {prep.cropped.width} x {prep.cropped.height} px "
-                                 "centre crop", width="stretch")
+    st.image(images.upscale(prep.shown), caption=f"{pic.name}, as the model trained on it: "
+                                                 f"{trained_on(lm)}", width="stretch")
 with c_cam:
     st.markdown(f"**Where it looked for \"{best_name}\"** (Grad-CAM)")
     try:
@@ -49,7 +50,8 @@ with c_bar:
     st.plotly_chart(fx.topk_bar(rows[:k], title=f"Top {k} of {len(probs):,} classes"),
                     key="topk_chart", width="stretch")
 
-with st.expander("What the model receives: resize, crop, normalized tensor"):
+with st.expander(f"What the model receives: {trained_on(lm)}, normalised as in training"):
+    st.markdown(conversion(lm, prep))
     pickers.show_model_input(prep, "classify_input")
 
 with st.expander("How to read this"):

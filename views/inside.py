@@ -6,6 +6,7 @@ from playground import explain, images
 from playground.figures import explain as fx
 from ui import pickers
 from ui.common import fmt_int, page_intro, show_error
+from ui.conversion import conversion
 
 page_intro("inside")
 
@@ -219,4 +220,5 @@ with t_kernel:
 
 # --------------------------------------------------------------------------------------------
 with t_input:
+    st.markdown(conversion(lm, prep))
     pickers.show_model_input(prep, "inside_input")

@@ -10,6 +10,7 @@ from playground import export, networks
 from playground.figures import network as fig_net
 from playground.networks import SpecError
 from playground.summary import Summary, fc_comparison, summarize
+from ui.code_editor import applied_fix, code_fix, code_panel, train_button
 from ui.common import page_intro, show_error
 from ui.keys import NETWORK_SPEC
 from ui.network_editor import (SOURCES, layer_editor, on_fix, on_input_shape, on_source, save_load,
@@ -88,6 +89,7 @@ if NETWORK_SPEC not in st.session_state:
 
 spec: dict = st.session_state[NETWORK_SPEC]
 is_tv = "torchvision" in spec
+is_code = isinstance(spec.get("code"), str)     # PyTorch source pasted by the learner
 
 top = st.columns([2.2, 0.8, 0.8, 0.8])
 top[0].selectbox("Network", SOURCES, key="net_source", format_func=source_label, on_change=on_source,
@@ -99,24 +101,29 @@ top[3].number_input("Input width (px)", 1, networks.MAX_SIDE, key="net_in_w", on
 if spec.get("description"):
     st.caption(str(spec["description"]).replace("*", "\\*"))
 
+summary: Summary | None = None
 if is_tv:
     tv_editor()
+elif is_code:
+    traced = code_panel(spec)
+    summary = traced.summary if traced is not None else None
+    spec = st.session_state[NETWORK_SPEC]
 else:
     layer_editor(spec)
-save_load(spec)
-
-
-spec_json = json.dumps(spec, sort_keys=True)
-try:
-    with st.spinner("Tracing the network on the meta device ..."):
-        summary = cached_summary(spec_json)
-except SpecError as e:
-    summary = None
-    show_error("This spec cannot be inspected.", e)
+if not is_code:
+    save_load(spec)
+    spec_json = json.dumps(spec, sort_keys=True)
+    try:
+        with st.spinner("Tracing the network on the meta device ..."):
+            summary = cached_summary(spec_json)
+    except SpecError as e:
+        show_error("This spec cannot be inspected.", e)
 
 if st.session_state.get("net_msg"):
     st.success(st.session_state.net_msg, icon=":material/check_circle:")
     st.session_state.net_msg = None
+if is_code:
+    applied_fix()
 
 # ---------------------------------------------------------------- error, totals, diagram (full width)
 if summary is not None:
@@ -125,12 +132,16 @@ if summary is not None:
         with st.container(border=True):
             st.error(f"**The shapes stop fitting at `{err.layer}`.** {err.message}",
                      icon=":material/error:")
-            if err.fix is not None:
+            if err.fix is not None and is_code:
+                code_fix(spec, err)
+            elif err.fix is not None:
                 st.button(f"Apply the fix: {err.fix.label}", key="net_apply_fix", type="primary",
                           on_click=on_fix, args=(err.fix.to_dict(),), icon=":material/build:")
             if err.torch_error:
                 with st.expander("What PyTorch says (the error a student would see)"):
                     st.code(err.torch_error, language=None)
+    elif not is_tv:
+        train_button()
     m = st.columns(3)
     m[0].metric("Parameters", f"{summary.total_params:,}",
                 help="Learned numbers: weights and biases of every layer.")
@@ -201,6 +212,7 @@ if summary is not None:
         st.plotly_chart(fig_net.receptive_field_figure(summary), key="net_rf", width="stretch",
                         config={"displayModeBar": False})
 
+if summary is not None and not is_code:
     with st.expander("Export as PyTorch code", icon=":material/code:"):
         try:
             code = cached_code(spec_json)

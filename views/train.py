@@ -51,12 +51,16 @@ def new_run_view() -> None:
     if err:
         show_error(f"The run could not start: {err}")
     got = run_form()
-    if got is None:
+    if got is None:   # no usable data yet: the button stays, waiting for it
+        st.button("Start training", type="primary", key="train_start", disabled=True,
+                  icon=":material/play_arrow:", help="Give the data first (above).")
         return
-    cfg, problem = got
+    cfg, problem, data_label = got
     c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
     m = cfg.model
     default_name = f"{m.get('preset') or m.get('torchvision') or 'your network'}, {cfg.optimizer} lr {cfg.lr:g}"
+    if data_label:   # the learner's own zip or folder, by its own name
+        default_name = f"{data_label}: {default_name}"
     cfg.name = c1.text_input("Run name", value="", placeholder=default_name, key="train_name") or \
         f"{default_name} #{len(runs.list_runs()) + 1}"
     c2.button("Start training", type="primary", key="train_start", on_click=_start, args=(cfg,),

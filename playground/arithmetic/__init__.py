@@ -19,7 +19,8 @@ The rooms, each read top to bottom:
   PyTorch's own module computes it on the ``meta`` device, parameters and MACs from
   ``torch.utils.flop_counter``; :meth:`Layer.torch_error` is what the CPU says about it.
 - ``slide``: :func:`slide` runs the kernel on real values with ``F.conv2d`` / ``F.max_pool2d`` /
-  ``F.avg_pool2d`` and writes out each output cell's dot product.
+  ``F.avg_pool2d`` and writes out each output cell's dot product; :func:`course_examples` holds
+  the course's worked examples exactly.
 - ``quiz``: :func:`course_questions` / :func:`random_question` / :func:`check_answer`.
 """
 from playground.arithmetic.layer import CPU_CHECK_WORK, LAYER_KINDS, Layer, Report, analyze
@@ -28,9 +29,9 @@ from playground.arithmetic.quiz import (FIELDS, QUESTION_LAYERS, Question, Verdi
 from playground.arithmetic.sizes import (KINDS, PADDING_WORDS, Formula, PaddingSolution, as_pair, check_whole,
                                          effective_kernel, explain, output_size, paddings_for, same_pads,
                                          same_padding, side_pads)
-from playground.arithmetic.slide import (HORIZONTAL_EDGE, PRESETS, SLIDE_KINDS, Slide, Step, course_example,
-                                         format_value, image_patch, random_values, slide, starting_values,
-                                         vertical_edge)
+from playground.arithmetic.slide import (HORIZONTAL_EDGE, PRESETS, SLIDE_KINDS, VERTICAL_EDGE, Slide, Step,
+                                         course_example, course_examples, format_value, image_patch,
+                                         random_values, slide, starting_values, vertical_edge)
 from playground.arithmetic.windows import Windows, uncovered, window_starts, window_taps, windows_along
 
 __all__ = [
@@ -42,7 +43,8 @@ __all__ = [
     # layer
     "CPU_CHECK_WORK", "LAYER_KINDS", "Layer", "Report", "analyze",
     # slide
-    "HORIZONTAL_EDGE", "PRESETS", "SLIDE_KINDS", "Slide", "Step", "course_example", "format_value",
+    "HORIZONTAL_EDGE", "PRESETS", "SLIDE_KINDS", "VERTICAL_EDGE", "Slide", "Step", "course_example",
+    "course_examples", "format_value",
     "image_patch", "random_values", "slide", "starting_values", "vertical_edge",
     # quiz
     "FIELDS", "QUESTION_LAYERS", "Question", "Verdict", "check_answer", "course_questions", "random_question",

@@ -19,9 +19,26 @@ from playground.arithmetic.windows import window_starts, window_taps
 
 SLIDE_KINDS = ("Conv2d", "MaxPool2d", "AvgPool2d")
 HORIZONTAL_EDGE = [[-1, -1, -1], [0, 0, 0], [1, 1, 1]]
-# the values a slide starts from, and how the page names them
-PRESETS = {"6x6": "6x6 image, horizontal-edge kernel (course)",
-           "5x5": "5x5 image, vertical-edge kernel (course)",
+VERTICAL_EDGE = [[1, 0, -1], [1, 0, -1], [1, 0, -1]]
+
+# The course's worked examples, exactly as the course writes them: (the page's label, image, kernel).
+_COURSE_EXAMPLES: dict[str, tuple[str, list[list[int]], list[list[int]]]] = {
+    "6x6": ("6x6 image, horizontal-edge kernel (course)",
+            [[1, 2, 0, 0, 1, 2],
+             [0, 1, 2, 1, 0, 1],
+             [1, 0, 3, 1, 2, 0],
+             [2, 1, 0, 2, 1, 1],
+             [0, 2, 1, 0, 2, 1],
+             [1, 1, 0, 1, 0, 2]], HORIZONTAL_EDGE),
+    "5x5": ("5x5 image, vertical-edge kernel (course)",
+            [[1, 2, 3, 4, 5],
+             [4, 5, 6, 7, 8],
+             [7, 8, 9, 0, 1],
+             [2, 3, 4, 5, 6],
+             [5, 6, 7, 8, 9]], VERTICAL_EDGE),
+}
+# the values a slide starts from, and how the page names them: the course's examples first
+PRESETS = {**{key: label for key, (label, _, _) in _COURSE_EXAMPLES.items()},
            "random": "Random values",
            "photo": "A patch of a real photo"}
 
@@ -34,17 +51,21 @@ def vertical_edge(size: int = 3) -> list[list[int]]:
     return [[1 if j == 0 else -1 if j == size - 1 else 0 for j in range(size)] for _ in range(size)]
 
 
+def course_examples() -> dict[str, tuple[list[list[float]], list[list[float]]]]:
+    """The course's worked sliding-kernel examples, the one catalogue the page reads: ``"6x6"``
+    (the course's 6x6 image with the horizontal-edge kernel) and ``"5x5"`` (its 5x5 image with
+    the vertical-edge kernel), as {name: (image, kernel)} nested lists (fresh copies: edit
+    freely). Every output of them is computed by :func:`slide` with ``F.conv2d``."""
+    return {key: ([row[:] for row in image], [row[:] for row in kernel])
+            for key, (_, image, kernel) in _COURSE_EXAMPLES.items()}
+
+
 def course_example(name: str) -> tuple[list[list[float]], list[list[float]]]:
-    """The course's two worked examples: ``"6x6"`` (a 6x6 image, bright top half (10) and dark
-    bottom half (0), with the horizontal-edge kernel) and ``"5x5"`` (its 5x5 image with the vertical-edge
-    kernel). Returns (image, kernel) as nested lists."""
-    if name == "6x6":
-        image = [[10] * 6] * 3 + [[0] * 6] * 3
-        return [row[:] for row in image], [r[:] for r in HORIZONTAL_EDGE]
-    if name == "5x5":
-        image = [[1, 2, 3, 4, 5], [4, 5, 6, 7, 8], [7, 8, 9, 0, 1], [2, 3, 4, 5, 6], [5, 6, 7, 8, 9]]
-        return image, vertical_edge(3)
-    raise ValueError(f"Unknown example {name!r}; choose '6x6' or '5x5'.")
+    """One of :func:`course_examples` by name: (image, kernel)."""
+    examples = course_examples()
+    if name not in examples:
+        raise ValueError(f"Unknown example {name!r}; choose {' or '.join(map(repr, examples))}.")
+    return examples[name]
 
 
 def random_values(h: int, w: int, kh: int, kw: int, seed: int = 0, low: int = -3, high: int = 9
@@ -76,7 +97,7 @@ def starting_values(preset: str, *, size: int = 6, kernel_size: int = 3, seed: i
     """(image, kernel) a slide starts from. ``preset`` is a key of ``PRESETS``: a course example
     (its own sizes), ``"random"`` (a ``size`` grid and ``kernel_size`` kernel drawn with ``seed``)
     or ``"photo"`` (a ``size`` patch of ``photo`` with a vertical-edge kernel)."""
-    if preset in ("6x6", "5x5"):
+    if preset in _COURSE_EXAMPLES:
         return course_example(preset)
     if preset == "random":
         return random_values(size, size, kernel_size, kernel_size, seed=seed)

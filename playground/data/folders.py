@@ -1,34 +1,76 @@
-"""A learner's own images: a zip (or a folder) of class folders, e.g. ``cats/`` and ``dogs/``.
-A zip is checked before anything is read (no ``..``, no absolute paths, no links, bounded sizes,
-images present); images are decoded once, centre-cropped to squares and split into train and
-validation with every class in both."""
+"""A learner's own images as files: a zip (a path or its bytes) or a folder, listed safely.
+
+A zip is checked before anything is read (no ``..``, no absolute paths, no links, bounded sizes
+per file, in all and per compression ratio). :func:`open_source` lists every file with a reader
+and the source's content hash (what the decode cache is keyed by); what the paths mean (classes,
+splits) is :mod:`.layouts`' job, decoding is :mod:`.decoding`'s.
+"""
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import stat
-import warnings
+import threading
 import zipfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import torch
-
-from .dataset import DataError, Dataset, UnsafeArchive
+from .dataset import DataError, UnsafeArchive
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
-# Limits for user zips: generous for a class assignment, small enough to stop a zip bomb.
-ZIP_MAX_FILES = 20_000
+# Limits for user zips: generous for a class assignment, small enough to stop a zip bomb. (The
+# number of *images* a run may hold is OWN_DATA["max_images"], in the catalogue.)
+ZIP_MAX_FILES = 200_000
 ZIP_MAX_TOTAL = 1 << 30          # 1 GiB uncompressed in all
 ZIP_MAX_MEMBER = 50 << 20        # 50 MiB per file
 ZIP_MAX_RATIO = 200              # uncompressed / compressed per file
 MAX_IMAGE_PIXELS = 40_000_000
 
-FEWER_THAN_TWO = ("Found images for fewer than two classes. Put one folder per class in the zip, "
-                  "e.g. cats/ and dogs/ (found: {}).")
-
 Reader = Callable[[], bytes]
+
+
+@dataclass
+class Member:
+    path: str           # "/"-separated, relative to the zip's or folder's root
+    read: Reader
+    size: int = 0       # bytes (uncompressed)
+
+
+@dataclass
+class Source:
+    """The files of a zip or folder; ``digest`` identifies its content (a zip: SHA-256 of its
+    bytes; a folder: of every file's path, size and modification time)."""
+    label: str
+    members: list[Member]
+    digest: str
+    kind: str                                   # "zip" | "folder"
+    _zip: zipfile.ZipFile | None = field(default=None, repr=False)
+
+    def sizes(self, indices: list[int]) -> list[int]:
+        """Byte sizes of the members at ``indices``."""
+        return [self.members[i].size for i in indices]
+
+    def close(self) -> None:
+        if self._zip is not None:
+            self._zip.close()
+
+    def __enter__(self) -> "Source":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def is_hidden(parts: list[str]) -> bool:
+    """System files no learner put there on purpose: dot files, macOS's ``__MACOSX/``."""
+    return any(p.startswith(".") or p == "__MACOSX" for p in parts if p)
+
+
+def is_image_path(path: str) -> bool:
+    return Path(path).suffix.lower() in IMAGE_SUFFIXES
 
 
 def _check_member(info: zipfile.ZipInfo, parts: list[str]) -> None:
@@ -48,26 +90,21 @@ def _check_member(info: zipfile.ZipInfo, parts: list[str]) -> None:
 
 
 def check_zip(zf: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
-    """The image members of a zip of class folders, after refusing anything unsafe."""
+    """Every file of a zip (folders and system files left out), after refusing anything unsafe."""
     infos = zf.infolist()
     if len(infos) > ZIP_MAX_FILES:
         raise UnsafeArchive(f"The zip holds {len(infos):,} entries; the limit is {ZIP_MAX_FILES:,}.")
     total = 0
-    images = []
+    files = []
     for info in infos:
         parts = info.filename.replace("\\", "/").split("/")
         _check_member(info, parts)
         total += info.file_size
         if total > ZIP_MAX_TOTAL:
             raise UnsafeArchive(f"Refused: the zip unpacks to more than {ZIP_MAX_TOTAL >> 30} GB.")
-        if info.is_dir() or parts[-1].startswith(".") or "__MACOSX" in parts:
-            continue
-        if Path(info.filename).suffix.lower() in IMAGE_SUFFIXES:
-            images.append(info)
-    if not images:
-        raise DataError("The zip holds no images (.jpg, .png, ...). Put one folder per class in "
-                        "it, e.g. cats/ and dogs/, with the images inside.")
-    return images
+        if not info.is_dir() and not is_hidden(parts):
+            files.append(info)
+    return files
 
 
 def _open_zip(source: str | os.PathLike | bytes) -> zipfile.ZipFile:
@@ -77,106 +114,57 @@ def _open_zip(source: str | os.PathLike | bytes) -> zipfile.ZipFile:
         raise DataError(f"This is not a readable zip file ({e}).") from e
 
 
-def _zip_items(zf: zipfile.ZipFile) -> list[tuple[str, Reader]]:
-    """(class, reader) per image: the class is the last folder above the file."""
-    items = []
-    for info in check_zip(zf):
-        parts = info.filename.replace("\\", "/").split("/")
-        if len(parts) >= 2:
-            items.append((parts[-2], lambda i=info: zf.read(i)))
-    return items
+def _file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
-def _folder_items(base: Path) -> list[tuple[str, Reader]]:
-    """(class, reader) per image file under ``base`` (links are skipped)."""
-    return [(f.parent.name, lambda f=f: f.read_bytes()) for f in sorted(base.rglob("*"))
-            if not f.is_symlink() and f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES
-            and not f.name.startswith(".")]
+def _zip_source(source: str | os.PathLike | bytes) -> Source:
+    zf = _open_zip(source)
+    try:
+        files = check_zip(zf)
+    except Exception:
+        zf.close()
+        raise
+    lock = threading.Lock()     # one reader at a time on the shared file handle
 
+    def reader(info: zipfile.ZipInfo) -> Reader:
+        def read() -> bytes:
+            with lock:
+                return zf.read(info)
+        return read
 
-def describe_zip(source: str | os.PathLike | bytes) -> dict[str, int]:
-    """Images per class folder of a zip, after the safety checks (nothing is decoded)."""
-    counts: dict[str, int] = {}
-    with _open_zip(source) as zf:
-        for cls, _ in _zip_items(zf):
-            counts[cls] = counts.get(cls, 0) + 1
-    if len(counts) < 2:
-        raise DataError(FEWER_THAN_TWO.format(", ".join(counts) or "none"))
-    return dict(sorted(counts.items()))
-
-
-def _decode(data: bytes, size: int) -> torch.Tensor:
-    """RGB uint8 (3, size, size) from image bytes: centre crop to a square, resize."""
-    from PIL import Image
-
-    # Our own pixel limit, checked on the header before decoding; PIL's global limit is left
-    # alone (it is process-wide state other code relies on). Beyond twice PIL's own limit, open()
-    # raises DecompressionBombError, which the caller reports as a skipped image.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        im = Image.open(io.BytesIO(data))
-    with im:
-        if im.size[0] * im.size[1] > MAX_IMAGE_PIXELS:
-            raise DataError(f"{im.size[0]:,} x {im.size[1]:,} pixels is more than the "
-                            f"{MAX_IMAGE_PIXELS / 1e6:.0f} megapixel limit.")
-        im.draft("RGB", (size * 2, size * 2))
-        im = im.convert("RGB")
-        w, h = im.size
-        s = min(w, h)
-        im = im.crop(((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s))
-        im = im.resize((size, size), Image.Resampling.BILINEAR)
-        hwc = torch.frombuffer(bytearray(im.tobytes()), dtype=torch.uint8).view(size, size, 3)
-        return hwc.permute(2, 0, 1).clone()
-
-
-def _decode_all(items: list[tuple[str, Reader]], classes: list[str], size: int,
-                progress: Callable[[str, float], None] | None):
-    """(images (N, 3, size, size), labels (N,), what could not be read)."""
-    xs, ys, bad = [], [], []
-    for i, (cls, read) in enumerate(items):
-        try:
-            xs.append(_decode(read(), size))
-            ys.append(classes.index(cls))
-        except Exception as e:  # noqa: BLE001 - a broken image is skipped and reported
-            bad.append(f"{cls}: {type(e).__name__}")
-        if progress and i % 50 == 0:
-            progress(f"Decoding images {i:,}/{len(items):,}", i / len(items))
-    if len(xs) < 4:
-        raise DataError("Fewer than 4 images could be decoded: " + "; ".join(bad[:5]))
-    return torch.stack(xs), torch.tensor(ys, dtype=torch.int64), bad
-
-
-def _stratified_split(y: torch.Tensor, classes: int, val_fraction: float,
-                      g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """(train, validation) indices with every class in both parts (a class of one image goes
-    to training), the training indices shuffled."""
-    train_idx, val_idx = [], []
-    for c in range(classes):
-        idx = torch.nonzero(y == c).flatten()
-        idx = idx[torch.randperm(len(idx), generator=g)]
-        nv = max(1, round(len(idx) * val_fraction)) if len(idx) > 1 else 0
-        val_idx.append(idx[:nv])
-        train_idx.append(idx[nv:])
-    ti, vi = torch.cat(train_idx), torch.cat(val_idx)
-    return ti[torch.randperm(len(ti), generator=g)], vi
-
-
-def load_image_folder(path: str | os.PathLike | bytes, *, size: int = 64, val_fraction: float = 0.2,
-                      seed: int = 0, progress: Callable[[str, float], None] | None = None) -> Dataset:
-    """A dataset from a zip (path or bytes) or a folder holding one folder per class."""
-    if isinstance(path, (bytes, bytearray)) or (Path(path).is_file() and zipfile.is_zipfile(path)):
-        zf = _open_zip(path)
-        items = _zip_items(zf)
-        label = "zip" if isinstance(path, (bytes, bytearray)) else Path(path).name
-    elif Path(path).is_dir():
-        items, label = _folder_items(Path(path)), Path(path).name
+    if isinstance(source, (bytes, bytearray)):
+        label, digest = "zip", hashlib.sha256(source).hexdigest()
     else:
-        raise DataError(f"{path} is neither a zip file nor a folder.")
-    classes = sorted({c for c, _ in items})
-    if len(classes) < 2:
-        raise DataError(FEWER_THAN_TWO.format(", ".join(classes) or "none"))
-    x, y, bad = _decode_all(items, classes, size, progress)
-    ti, vi = _stratified_split(y, len(classes), val_fraction, torch.Generator().manual_seed(seed))
-    notes = [f"{len(bad)} files could not be read as images and were skipped."] if bad else []
-    return Dataset(label, classes, x[ti], y[ti], x[vi], y[vi], source=f"{len(x):,} images from {label}",
-                   notes=notes)
+        label, digest = Path(source).name, _file_digest(Path(source))
+    members = [Member(i.filename.replace("\\", "/"), reader(i), i.file_size) for i in files]
+    return Source(label, members, digest, "zip", zf)
+
+
+def _folder_source(base: Path) -> Source:
+    h = hashlib.sha256(str(base.resolve()).encode())
+    members = []
+    for f in sorted(base.rglob("*")):
+        rel = f.relative_to(base).as_posix()
+        if f.is_symlink() or not f.is_file() or is_hidden(rel.split("/")):
+            continue
+        st = f.stat()
+        h.update(f"{rel}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+        members.append(Member(rel, f.read_bytes, st.st_size))
+    return Source(base.name, members, h.hexdigest(), "folder")
+
+
+def open_source(source: str | os.PathLike | bytes) -> Source:
+    """The files of a zip (a path or its bytes) or a folder; DataError when it is neither."""
+    if isinstance(source, (bytes, bytearray)):
+        return _zip_source(bytes(source))
+    p = Path(source)
+    if p.is_dir():
+        return _folder_source(p)
+    if p.is_file():
+        return _zip_source(p)
+    raise DataError(f"{source} is neither a zip file nor a folder.")

@@ -39,7 +39,8 @@ def topk_bar(rows: list[tuple[int, str, float]], title: str = "Top predictions")
     fig.update_layout(title=title, font=FONT, height=max(220, 60 + 44 * len(rows)),
                       margin=dict(l=10, r=60, t=50, b=50), bargap=0.25)
     fig.update_xaxes(title="probability (%)", range=[0, 112], ticksuffix=" %")
-    fig.update_yaxes(title=None, automargin=True)
+    # category: class names "0".."9" (the digits model) are names, not numbers on an axis
+    fig.update_yaxes(title=None, automargin=True, type="category")
     return fig
 
 

@@ -12,6 +12,7 @@ torchvision is imported on first use: it costs about a second, and most pages ne
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import torch
@@ -106,22 +107,49 @@ def replace_head(model: nn.Module, classes: int) -> str:
 
 
 def freeze_backbone(model: nn.Module, head: str | None = None, frozen: bool = True) -> None:
-    """Freeze (or unfreeze) every parameter except the head's."""
+    """Freeze (or unfreeze) every parameter except the head's. Training puts the model in
+    :func:`train_mode`, which keeps the frozen normalisation layers' statistics frozen too."""
     head = head or head_path(model)
     for name, p in model.named_parameters():
         p.requires_grad = (not frozen) or name.startswith(head + ".")
+
+
+def is_frozen_norm(module: nn.Module) -> bool:
+    """A normalisation layer with running statistics (BatchNorm, tracking InstanceNorm) whose
+    own parameters are all frozen."""
+    own = list(module.parameters(recurse=False))
+    return (getattr(module, "running_mean", None) is not None and bool(own)
+            and not any(p.requires_grad for p in own))
+
+
+def train_mode(model: nn.Module) -> nn.Module:
+    """``model.train()``, except that frozen normalisation layers (:func:`is_frozen_norm`) stay
+    in eval mode: in train mode a BatchNorm updates its running mean and variance on every batch
+    even when its weights are frozen, and normalises with the batch's statistics, so a "frozen"
+    pretrained backbone would drift. Once unfrozen, they train again. Call it at every epoch."""
+    model.train()
+    for module in model.modules():
+        if is_frozen_norm(module):
+            module.eval()
+    return model
+
+
+def weights_file(w: Any) -> Path:
+    """Where torchvision keeps (and looks for) the weights file of ``w``: torch's hub cache,
+    ``$TORCH_HOME/hub/checkpoints/`` (default ``~/.cache/torch``), under torchvision's own file
+    name. A file placed there is loaded without a download (the hash is checked on download)."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / w.url.rsplit("/", 1)[-1]
 
 
 def _load_weights(model: nn.Module, name: str, w: Any) -> None:
     try:
         state = w.get_state_dict(progress=False, check_hash=True)
     except Exception as e:  # noqa: BLE001 - URLError, socket errors, hash mismatch ...
-        fname = w.url.rsplit("/", 1)[-1]
-        hub = torch.hub.get_dir()
         raise WeightsUnavailable(
-            f"Could not download the pretrained weights for {name} ({fname}). You seem to be "
-            f"offline. Connect once to download them, or copy {fname} into {hub}/checkpoints/ "
-            f"(from {w.url}). Detail: {type(e).__name__}: {e}") from e
+            f"Could not download the pretrained weights for {name} ({weights_file(w).name}). You "
+            f"seem to be offline. Connect once to download them, or copy {weights_file(w).name} "
+            f"into {weights_file(w).parent} (download it from {w.url} on another computer). "
+            f"Detail: {type(e).__name__}: {e}") from e
     model.load_state_dict(state)
 
 

@@ -6,6 +6,8 @@
     <id>/best.pt, last.pt  self-describing checkpoints (playground.checkpoints)
     <id>/resume.pt       model, optimizer, scheduler and random state, to resume
     <id>/analysis.json, wrong.pt   confusion matrix, per-class accuracy, the worst mistakes
+    <id>/test.json       the held-out test split (data with a test/ folder), evaluated once at
+                         the end: {"test_loss", "test_acc", "n_test", "epoch", "model"}
 
 JSON files are replaced atomically (a reader never sees half a file); metrics.jsonl is appended,
 and a half-written last line (a process killed mid-write) is skipped when read.
@@ -26,7 +28,7 @@ import torch
 from .. import checkpoints
 
 CONFIG, STATUS, METRICS = "config.json", "status.json", "metrics.jsonl"
-RESUME, ANALYSIS, WRONG = "resume.pt", "analysis.json", "wrong.pt"
+RESUME, ANALYSIS, WRONG, TEST = "resume.pt", "analysis.json", "wrong.pt", "test.json"
 CHECKPOINTS = ("best", "last")      # best.pt: best validation accuracy; last.pt: the last epoch
 
 
@@ -183,6 +185,16 @@ def write_analysis(run_dir: Path, report: dict[str, Any], wrong_images: torch.Te
     """analysis.json and the uint8 images (N, C, H, W) of the worst mistakes in wrong.pt."""
     atomic_json(Path(run_dir) / ANALYSIS, report)
     checkpoints.atomic_save({"images": wrong_images.cpu()}, Path(run_dir) / WRONG)
+
+
+def write_test(run_dir: Path, result: dict[str, Any]) -> None:
+    """test.json: the held-out test split's loss and accuracy, written once at the end."""
+    atomic_json(Path(run_dir) / TEST, result)
+
+
+def read_test(run_dir: Path) -> dict[str, Any] | None:
+    """test.json of a run evaluated on a held-out test split, else None."""
+    return read_json(Path(run_dir) / TEST) or None
 
 
 def read_analysis(run_dir: Path) -> tuple[dict[str, Any] | None, np.ndarray | None]:

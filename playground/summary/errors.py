@@ -8,6 +8,7 @@ after a flatten, whose input channels cannot be inferred) comes through :func:`b
 from __future__ import annotations
 
 import copy
+import inspect
 import math
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -29,13 +30,20 @@ class Fix:
     """A structured fix for a spec. ``action``: ``"set"`` (``field`` of the layer at ``path``
     to ``value``; an empty path means the spec itself, e.g. ``input_shape``), ``"remove"`` (the
     layer at ``path``) or ``"insert"`` (``value``, a layer dict, at ``path``). ``label`` says
-    it in words."""
+    it in words.
+
+    For a plain ``nn.Module`` (pasted code) ``attr`` is the layer's attribute path in the module
+    (``"fc"``, ``"features.3"``), ``field`` the constructor's argument (``"in_features"``) and
+    ``code`` the corrected constructor (``"nn.Linear(9216, 10)"``);
+    :func:`playground.code.apply_fix` writes it into the learner's source."""
 
     action: str
     path: tuple[int, ...]
     label: str
     field: str | None = None
     value: Any = None
+    attr: str | None = None
+    code: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -94,7 +102,25 @@ def explain_failure(module: nn.Module | None, name: str, layer: str, in_shape: t
     is_spec = spec is not None and "layers" in spec and path is not None
     if not _explain_layer(err, module, name, spec, is_spec, exc):
         err.message = f"{name} cannot take an input of shape {shape_text(in_shape)}: {exc}"
+    if err.fix is None and module is not None and not is_spec and "torchvision" not in (spec or {}):
+        err.fix = module_fix(module, name, in_shape)
+    elif module is None:
+        _own_forward(err, name, layer.rsplit(".", 1)[-1], exc)
     return err
+
+
+def _own_forward(err: ShapeError, name: str, op: str, exc: Exception) -> None:
+    """A module's own forward failed outside its layers (not a residual add): a reshape with a
+    fixed size, or anything else the learner's code raised."""
+    where = f"{name}'s forward" if name else "forward"
+    if op in ("view", "reshape"):
+        err.message = (f"{err.layer} cannot reshape what arrives ({shape_text(err.input_shape)} per "
+                       f"image): {exc}. A fixed size written in forward, like x.view(-1, 16*5*5), "
+                       f"breaks when the shapes change: write torch.flatten(x, 1) (or "
+                       f"x.view(x.size(0), -1)), and give the next Linear the flattened size.")
+    elif op not in ("add", "cat", "stack", "mul", "sub"):
+        at = "" if op == "op" else f" at {op}"
+        err.message = f"The network stops in {where}{at}: {type(exc).__name__}: {exc}"
 
 
 def _explain_layer(err: ShapeError, module: nn.Module | None, name: str, spec: dict | None,
@@ -171,9 +197,77 @@ def _conv(err: ShapeError, module: nn.Conv2d, name: str, spec: dict | None, is_s
                    f"floor(({side} + 2*{p} - {span}) / {s}) + 1 = {out}. Pad the input, or "
                    f"remove a pooling layer before it so the map stays bigger.")
     if is_spec:
-        newp = max(math.ceil((span - side) / 2), d * (k - 1) // 2)    # fits, or 'same' padding
+        newp = fitting_padding(side, k, d)
         err.fix = Fix("set", err.path, f"Set {name}'s padding to {newp}", "padding", newp)
     return True
+
+
+def fitting_padding(side: int, k: int, d: int) -> int:
+    """The padding that lets a ``k``-kernel (dilation ``d``) fit a ``side`` map: enough to fit,
+    at least 'same' padding."""
+    return max(math.ceil((d * (k - 1) + 1 - side) / 2), d * (k - 1) // 2)
+
+
+# --------------------------------------------------------------------------------------------
+# A layer of a plain nn.Module (pasted code): the fix is its corrected constructor
+# --------------------------------------------------------------------------------------------
+def module_fix(module: nn.Module, name: str, in_shape: tuple[int, ...] | None) -> Fix | None:
+    """The fix for layer ``name`` of a plain ``nn.Module`` receiving ``in_shape``: one
+    constructor argument changed (a Linear's in_features, a conv's in_channels or padding, a
+    batch-norm's num_features), as :func:`playground.code.apply_fix` writes it into the source."""
+    if not in_shape:
+        return None
+    change: tuple[str, int] | None = None
+    if isinstance(module, nn.Linear) and len(in_shape) == 1 and in_shape[0] != module.in_features:
+        change = ("in_features", in_shape[0])
+    elif isinstance(module, nn.Conv2d) and len(in_shape) == 3:
+        k, d = module.kernel_size[0], module.dilation[0]
+        p = module.padding[0] if not isinstance(module.padding, str) else None
+        if in_shape[0] != module.in_channels:
+            change = ("in_channels", in_shape[0])
+        elif p is not None and min(in_shape[1:]) + 2 * p < d * (k - 1) + 1:
+            change = ("padding", fitting_padding(min(in_shape[1:]), k, d))
+    elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)) and in_shape[0] != module.num_features:
+        change = ("num_features", in_shape[0])
+    if change is None:
+        return None
+    field, value = change
+    code = constructor(module, **{field: value})
+    return Fix("set", (), f"Set {name}'s {field} to {value:,}: {code}", field, value,
+               attr=name, code=code)
+
+
+_NOT_ARGS = {"self", "device", "dtype"}
+
+
+def _arg_text(v: Any) -> str:
+    if isinstance(v, tuple) and v and all(x == v[0] for x in v):
+        v = v[0]                                        # (3, 3) -> 3, as the course writes it
+    return repr(v)
+
+
+def constructor(module: nn.Module, **changes: Any) -> str:
+    """The call that builds ``module`` (with ``changes``): ``nn.Linear(9216, 10)``. Required
+    arguments by position, the others by name where they differ from the default."""
+    cls = type(module)
+    args = []
+    for p in inspect.signature(cls.__init__).parameters.values():
+        if p.name in _NOT_ARGS or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        if p.name in changes:
+            v = changes[p.name]
+        elif p.name == "bias":
+            v = getattr(module, "bias", None) is not None
+        elif hasattr(module, p.name):
+            v = getattr(module, p.name)
+        else:
+            continue
+        if p.default is p.empty:
+            args.append(_arg_text(v))
+        elif _arg_text(v) != _arg_text(p.default):
+            args.append(f"{p.name}={_arg_text(v)}")
+    prefix = "nn." if getattr(nn, cls.__name__, None) is cls else ""
+    return f"{prefix}{cls.__name__}({', '.join(args)})"
 
 
 def _pool(err: ShapeError, module: nn.Module, name: str, is_spec: bool) -> None:
@@ -259,7 +353,11 @@ def apply_fix(spec: dict, fix: Fix | dict) -> dict:
     """A copy of ``spec`` with ``fix`` applied (see :class:`Fix`)."""
     if isinstance(fix, dict):
         fix = Fix(action=fix["action"], path=tuple(fix.get("path", ())), label=fix.get("label", ""),
-                  field=fix.get("field"), value=fix.get("value"))
+                  field=fix.get("field"), value=fix.get("value"), attr=fix.get("attr"),
+                  code=fix.get("code"))
+    if fix.attr is not None:
+        raise ValueError("This fix is for a module's source code: apply it with "
+                         "playground.code.apply_fix(source, fix).")
     path = tuple(fix.path)
     if fix.action == "set":
         if not path:

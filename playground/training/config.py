@@ -29,6 +29,8 @@ class RunConfig:
 
     ``data`` goes to :func:`playground.data.load_data`. ``model`` is one of
     ``{"preset": "shapes_cnn"}``, ``{"spec": {...}}`` (a layer spec, e.g. the inspector's) or
+    ``{"code": "<pasted PyTorch source>", "class_name": "SimpleCNN", "input_shape": [1, 28, 28]}``
+    (built by :func:`playground.code.build_for_data`) or
     ``{"torchvision": "resnet18", "pretrained": true, "freeze": true, "unfreeze_epoch": 3,
     "image_size": 64}``. Specs are fitted to the data with :func:`playground.networks.adapt`.
     """
@@ -44,6 +46,10 @@ class RunConfig:
     optimizer: str = "adamw"
     lr: float = 3e-3
     momentum: float = 0.9         # SGD only: the usual heavy-ball value
+    # Pretrained torchvision models: the backbone learns at lr x this, the new head at lr (two
+    # parameter groups). Pretrained features need small corrections, not a new start: the
+    # course's "lower learning rate for the backbone" after unfreezing, by the usual factor of 10.
+    backbone_lr_scale: float = 0.1
     weight_decay: float = 5e-4    # a light regulariser; the shapes do not overfit in 5 epochs
     batch_size: int = 32
     epochs: int = 5               # ~98% on the shapes; a minute on a laptop CPU
@@ -79,8 +85,11 @@ class RunConfig:
             raise TrainingError("Batch size and epochs must be at least 1.")
         if not 0 <= self.label_smoothing < 1:
             raise TrainingError("Label smoothing must be between 0 and 1.")
+        if not 0 < self.backbone_lr_scale <= 1:
+            raise TrainingError("The backbone's learning-rate scale must be above 0 and at most 1.")
 
     def label(self) -> str:
         m = self.model
-        model = m.get("preset") or m.get("torchvision") or (m.get("spec") or {}).get("name") or "network"
+        model = m.get("preset") or m.get("torchvision") or (m.get("spec") or {}).get("name") \
+            or m.get("class_name") or "network"
         return f"{model} · {self.data.get('name', 'data')} · {self.optimizer} lr {self.lr:g}"

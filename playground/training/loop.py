@@ -167,7 +167,7 @@ class _Loop:
             bundle.model.to(memory_format=torch.channels_last)
         ds = ds.to(device)
         steps_per_epoch = max(1, ds.train_x.shape[0] // min(cfg.batch_size, ds.train_x.shape[0]))
-        opt = make_optimizer(cfg, bundle.model.parameters())
+        opt = make_optimizer(cfg, bundle.model)   # transfer learning: head and backbone groups
         sched, when = make_scheduler(cfg, opt, steps_per_epoch)
         gen_dev = torch.Generator(device=device).manual_seed(cfg.seed + 1) if device.type != "mps" else None
         scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and cfg.amp)
@@ -205,6 +205,7 @@ class _Loop:
                         "frozen": total - trainable, "classes": ds.class_names,
                         "input_shape": list(b.input_shape), "n_train": int(ds.train_x.shape[0]),
                         "n_val": int(ds.val_x.shape[0]), "steps_per_epoch": self.steps_per_epoch,
+                        "n_test": int(ds.test_x.shape[0]) if ds.has_test else 0,
                         "amp": self.amp, "dataset": ds.name, "mean": list(b.mean),
                         "std": list(b.std), "source": ds.source}
             run.progress.update(total_steps=self.steps_per_epoch * run.config.epochs,
@@ -280,7 +281,7 @@ class _Loop:
     def train_epoch(self, on_progress) -> tuple[float, torch.Tensor, torch.Tensor, int] | None:
         """One epoch of steps; (seconds, loss sum, correct, images seen), None when stopped."""
         model, ds, bs = self.bundle.model, self.ds, self.batch_size
-        model.train()
+        networks.zoo.train_mode(model)   # train(), but a frozen backbone's BatchNorms stay frozen
         perm = torch.randperm(ds.train_x.shape[0], generator=self.gen_cpu).to(self.device)
         loss_sum = torch.zeros((), device=self.device)
         correct = torch.zeros((), device=self.device, dtype=torch.int64)
@@ -401,6 +402,20 @@ class _Loop:
         report["class_names"] = ds.class_names
         wrong = torch.tensor([w["index"] for w in report["wrong"]], dtype=torch.int64)
         store.write_analysis(run.dir, report, ds.val_x[wrong.to(ds.val_x.device)])
+        if ds.has_test:
+            self.evaluate_test()
         with run.lock:
             run.progress.update(eta=0.0)
         run.set_status("finished", "finished")
+
+    def evaluate_test(self) -> None:
+        """The held-out test/ split, evaluated once with the final network, recorded apart."""
+        run, b, ds = self.run, self.bundle, self.ds
+        run.set_status("running", "evaluating the held-out test split")
+        test_loss, test_acc = loss_and_accuracy(
+            logits(b.model, ds.test_x, b.mean, b.std, **self.input_args()), ds.test_y)
+        result = {"test_loss": test_loss, "test_acc": test_acc, "n_test": int(ds.test_x.shape[0]),
+                  "epoch": self.epoch, "model": "last"}
+        store.write_test(run.dir, result)
+        with run.lock:
+            run.info["test"] = result

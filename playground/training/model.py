@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
-from .. import networks
+from .. import code, networks
 from ..data import IMAGENET_MEAN, IMAGENET_STD, Dataset
 from .config import RunConfig, TrainingError
 
@@ -41,6 +41,8 @@ def build_network(m: dict[str, Any], input_shape: tuple[int, int, int], num_clas
         spec = {**model.spec, "input_shape": [3, size, size]}  # type: ignore[dict-item]
         model.spec = spec  # type: ignore[assignment]
         return model, spec, (3, size, size)
+    if m.get("code"):
+        return code.build_for_data(m, input_shape, num_classes)   # pasted PyTorch source
     if m.get("spec"):
         base = m["spec"]
     elif m.get("preset"):

@@ -1,5 +1,9 @@
 """Optimizers and learning-rate schedules: each a registry entry with the label the page shows,
-built from torch's own classes. The page, the CLI and the tests read these registries by key."""
+built from torch's own classes. The page, the CLI and the tests read these registries by key.
+
+Transfer learning gets two parameter groups (:func:`param_groups`): the new head at the run's
+learning rate, the pretrained backbone at ``lr * backbone_lr_scale``. Every schedule scales each
+group's own rate (OneCycle is given one peak per group), so the ratio holds all run long."""
 from __future__ import annotations
 
 import copy
@@ -8,6 +12,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 import torch
 from torch import nn
+
+from ..networks import zoo
 
 if TYPE_CHECKING:
     from .config import RunConfig
@@ -18,7 +24,7 @@ lrs = torch.optim.lr_scheduler
 @dataclass(frozen=True)
 class OptimizerEntry:
     label: str
-    build: Callable[[list[nn.Parameter], "RunConfig"], torch.optim.Optimizer]
+    build: Callable[[list[Any], "RunConfig"], torch.optim.Optimizer]   # parameters or groups
 
 
 @dataclass(frozen=True)
@@ -58,7 +64,8 @@ SCHEDULES: dict[str, ScheduleEntry] = {
                             lambda o, c, spe: lrs.CosineAnnealingLR(o, T_max=_total(c, spe))),
     # one step more than the run takes: OneCycleLR raises when stepped past its total
     "onecycle": ScheduleEntry("OneCycle", "step",
-                              lambda o, c, spe: lrs.OneCycleLR(o, max_lr=c.lr, total_steps=_total(c, spe) + 1)),
+                              lambda o, c, spe: lrs.OneCycleLR(o, max_lr=[g["lr"] for g in o.param_groups],
+                                                               total_steps=_total(c, spe) + 1)),
     "plateau": ScheduleEntry("ReduceLROnPlateau (on validation loss)", "plateau",
                              lambda o, c, spe: lrs.ReduceLROnPlateau(o, mode="min", factor=c.gamma,
                                                                      patience=c.patience)),
@@ -66,10 +73,27 @@ SCHEDULES: dict[str, ScheduleEntry] = {
 }
 
 
-def make_optimizer(cfg: "RunConfig", params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
-    # All parameters go in: frozen ones have no gradient and are skipped, so unfreezing later
-    # needs no new parameter group.
-    return OPTIMIZERS[cfg.optimizer].build(list(params), cfg)
+def param_groups(cfg: "RunConfig", model: nn.Module) -> list[dict[str, Any]]:
+    """The optimizer's parameter groups for ``model``. A pretrained torchvision model: the head
+    first (``"head"``, at ``cfg.lr``), then the backbone (``"backbone"``, at ``cfg.lr *
+    cfg.backbone_lr_scale``); anything else: one group (``"all"``). Frozen parameters are in
+    their group already (they have no gradient, so the optimizer skips them): unfreezing needs
+    no new group."""
+    m = cfg.model
+    params = list(model.named_parameters())
+    if not (m.get("torchvision") and m.get("pretrained")) or cfg.backbone_lr_scale == 1:
+        return [{"params": [p for _, p in params], "name": "all"}]
+    head = zoo.head_path(model) + "."
+    return [{"params": [p for n, p in params if n.startswith(head)], "name": "head"},
+            {"params": [p for n, p in params if not n.startswith(head)], "name": "backbone",
+             "lr": cfg.lr * cfg.backbone_lr_scale}]
+
+
+def make_optimizer(cfg: "RunConfig", params: nn.Module | Iterable[nn.Parameter]) -> torch.optim.Optimizer:
+    """The config's optimizer over a model (its :func:`param_groups`) or plain parameters (one
+    group). ``param_groups[0]`` runs at ``cfg.lr``: the rate the curves show."""
+    groups = param_groups(cfg, params) if isinstance(params, nn.Module) else list(params)
+    return OPTIMIZERS[cfg.optimizer].build(groups, cfg)
 
 
 def make_scheduler(cfg: "RunConfig", opt: torch.optim.Optimizer, steps_per_epoch: int):

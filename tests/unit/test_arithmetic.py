@@ -346,6 +346,27 @@ def test_course_examples_slide_with_pytorch_values(example):
         assert st.expression.endswith(f"= {int(st.value)}")
 
 
+def test_course_examples_are_the_courses_exactly():
+    ex = ar.course_examples()
+    assert list(ex) == ["6x6", "5x5"] and set(ex) <= set(ar.PRESETS)
+    six, horizontal = ex["6x6"]
+    assert six == [[1, 2, 0, 0, 1, 2], [0, 1, 2, 1, 0, 1], [1, 0, 3, 1, 2, 0], [2, 1, 0, 2, 1, 1],
+                   [0, 2, 1, 0, 2, 1], [1, 1, 0, 1, 0, 2]]
+    assert horizontal == [[-1, -1, -1], [0, 0, 0], [1, 1, 1]]
+    assert ex["5x5"][1] == [[1, 0, -1], [1, 0, -1], [1, 0, -1]]     # vertical edge
+    for name, (image, kernel) in ex.items():
+        y = F.conv2d(torch.tensor(image, dtype=torch.float64)[None, None],
+                     torch.tensor(kernel, dtype=torch.float64)[None, None])[0, 0]
+        assert ar.slide(image, kernel).output == y.tolist(), name
+        assert ar.starting_values(name) == (image, kernel) == ar.course_example(name)
+    # by hand, the first window of the 6x6: -(1 + 2 + 0) + (1 + 0 + 3) = 1
+    assert ar.slide(six, horizontal).output[0][0] == 1
+    ex["6x6"][0][0][0] = 99                                   # copies: the catalogue is unchanged
+    assert ar.course_examples()["6x6"][0][0][0] == 1
+    with pytest.raises(ValueError, match="Unknown example"):
+        ar.course_example("7x7")
+
+
 def test_slide_with_padding_stride_dilation():
     image, kernel = ar.random_values(9, 8, 3, 2, seed=3)
     for pad, stride, dil in [(1, 2, 1), ((2, 0), (1, 3), (2, 1)), ("same", 1, 2), ("valid", 1, 1)]:

@@ -131,9 +131,13 @@ def test_missing_dataset_offline_says_where_to_put_files(tmp_path):
 
 
 # -- zips of class folders ---------------------------------------------------------------------
-def _png(color) -> bytes:
+def _png(color, i: int = 0) -> bytes:
+    """A plain colour; pixel (0, 0) set by ``i``, so that images of one class differ (the
+    same bytes twice is a duplicate, skipped)."""
+    img = Image.new("RGB", (20, 14), color)
+    img.putpixel((0, 0), (i % 256, i // 256, 7))
     buf = io.BytesIO()
-    Image.new("RGB", (20, 14), color).save(buf, "PNG")
+    img.save(buf, "PNG")
     return buf.getvalue()
 
 
@@ -149,7 +153,7 @@ def _zip(entries: list[tuple[str, bytes]], link: str | None = None) -> bytes:
     return buf.getvalue()
 
 
-GOOD = [(f"pets/{c}/{i}.png", _png(col)) for c, col in (("cats", (200, 30, 30)), ("dogs", (30, 30, 200)))
+GOOD = [(f"pets/{c}/{i}.png", _png(col, i)) for c, col in (("cats", (200, 30, 30)), ("dogs", (30, 30, 200)))
         for i in range(10)]
 
 
@@ -196,7 +200,7 @@ def test_folder_of_class_folders(tmp_path):
     for c, col in (("a", (255, 255, 255)), ("b", (0, 0, 0))):
         (tmp_path / c).mkdir()
         for i in range(5):
-            (tmp_path / c / f"{i}.png").write_bytes(_png(col))
+            (tmp_path / c / f"{i}.png").write_bytes(_png(col, i))
     (tmp_path / "a" / "broken.png").write_bytes(b"not a png")
     ds = data.load_data({"name": "folder", "path": str(tmp_path), "size": 8, "val_fraction": 0.2})
     assert ds.class_names == ["a", "b"] and len(ds.train_y) + len(ds.val_y) == 10

@@ -405,6 +405,26 @@ def test_no_process_wide_hooks_while_summarizing():
     assert seen == [0] and s.row("conv2").macs == 16 * 11 * 11 * 8 * 9
 
 
+@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v3_small", "efficientnet_b0", "vit_b_16"])
+def test_macs_and_params_pinned_to_torchvision_metadata(name):
+    """The MAC pin: playground/flops.py swaps FlopCounterMode's undocumented ``mod_tracker``;
+    if a torch update changes what that does, these published figures stop matching.
+    torchvision's ``meta["_ops"]`` ("GFLOPS" in its tables) counts one multiply-add as one
+    operation, at 224x224 (its weights' crop): it is GMACs, i.e. torch's FlopCounterMode FLOPs / 2
+    (which counts the multiply and the add), published to 3 decimals."""
+    meta = torchvision.models.get_model_weights(name).DEFAULT.meta
+    with torch.device("meta"):                       # no memory, no weights: shapes only
+        model = torchvision.models.get_model(name)
+    s = summarize(model, (3, 224, 224))
+    assert s.error is None
+    assert s.total_params == meta["num_params"]
+    assert round(s.total_macs / 1e9, 3) == meta["_ops"], (s.total_macs, meta["_ops"])
+    # the per-module attribution (the swapped tracker) adds up to the global count (ViT's
+    # attention products run inside nn.MultiheadAttention, which is no leaf row)
+    if name != "vit_b_16":
+        assert sum(r.macs for r in s.rows) == s.total_macs
+
+
 # ------------------------------------------------------------------------------------------
 # the figures drawn from a summary
 # ------------------------------------------------------------------------------------------
