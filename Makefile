@@ -1,5 +1,5 @@
 # CNN Playground. Two commands: `make run` (set up and start the app), `make test` (set up and
-# run every test). Both install the exact versions in requirements/ (see README "Environment").
+# run every test). Both install the exact versions in requirements/ (see README "Install options").
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
@@ -8,7 +8,7 @@ PORT   ?= 8501
 # To serve a class: make run ADDRESS=0.0.0.0 (pasted code is then off unless PLAYGROUND_ALLOW_CODE=1).
 ADDRESS ?= 127.0.0.1
 
-.PHONY: run test unit app e2e bench browser lock default-model wheel clean
+.PHONY: run test unit app e2e bench browser lock default-model digits-model wheel clean
 
 $(VENV)/.runtime: requirements/lock.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -56,6 +56,11 @@ wheel: $(VENV)/.runtime
 
 default-model: $(VENV)/.runtime
 	$(PY) scripts/train_default_model.py
+
+# The digits model: from MNIST's test digits when their idx files are in MNIST_RAW, else torchvision's MNIST.
+MNIST_RAW ?= $(or $(PLAYGROUND_DATA_DIR),data-cache)/MNIST/raw
+digits-model: $(VENV)/.runtime
+	$(PY) scripts/train_digits_model.py --mnist-dir $(MNIST_RAW)
 
 clean:
 	rm -rf $(VENV) $(VENV)-tools .pytest_cache test-artifacts dist build *.egg-info

@@ -76,7 +76,8 @@ def run_config(a: argparse.Namespace) -> RunConfig:
     return RunConfig(name=a.name, data=data, model=_model_cfg(a, data), optimizer=a.optimizer,
                      lr=a.lr, momentum=a.momentum, weight_decay=a.weight_decay,
                      batch_size=a.batch_size, epochs=a.epochs, label_smoothing=a.label_smoothing,
-                     grad_clip=a.grad_clip, seed=a.seed, schedule=a.schedule,
+                     grad_clip=a.grad_clip, backbone_lr_scale=a.backbone_lr_scale, seed=a.seed,
+                     schedule=a.schedule,
                      augment={"crop": a.crop, "hflip": a.hflip, "rotate": a.rotate,
                               "jitter": a.jitter, "erase": a.erase}, device=a.device)
 
@@ -120,6 +121,8 @@ def _add_optim_args(t: argparse.ArgumentParser) -> None:
     t.add_argument("--schedule", choices=list(SCHEDULES), default=D.schedule)
     t.add_argument("--label-smoothing", type=float, default=D.label_smoothing)
     t.add_argument("--grad-clip", type=float, default=D.grad_clip)
+    t.add_argument("--backbone-lr-scale", type=float, default=D.backbone_lr_scale,
+                   help="pretrained torchvision: the backbone's learning rate after unfreezing, x lr")
     aug = D.augment
     t.add_argument("--crop", type=int, default=aug["crop"], help="augment: random crop with this padding")
     t.add_argument("--hflip", action="store_true", default=aug["hflip"], help="augment: horizontal flips")

@@ -23,7 +23,7 @@ def conversion(lm: models.LoadedModel, prep: images.Prepared) -> str:
     """Markdown: what the model was trained on and each step that turns this photo into it."""
     pre = prep.pre
     src = prep.original
-    where = {"run": "a training run", "default": "the shipped default model", "upload": "the uploaded "
+    where = {"run": "a training run", "default": "shipped with the app", "upload": "the uploaded "
              "checkpoint", "torchvision": "torchvision's ImageNet weights"}.get(lm.kind, "this model")
     mode = MODE_WORDS.get(src.mode, src.mode)
     steps = []

@@ -23,6 +23,7 @@ PROPOSED = "Proposed for your data"
 # the server (the catalogue's "folder" entry).
 PAGE_DATA = [k for k, e in data.DATASETS.items() if e.kind != "folder"]
 D = training.RunConfig()   # every widget starts from the library's defaults
+BACKBONE_SCALES = sorted({0.01, 0.03, 0.1, 0.3, 1.0, D.backbone_lr_scale})
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -175,6 +176,11 @@ def optimizer_column() -> dict:
                  label_smoothing=st.slider("Label smoothing", 0.0, 0.3, D.label_smoothing, 0.05, key="train_ls"),
                  grad_clip=st.number_input("Gradient clipping (max norm, 0 = off)", 0.0, 100.0, D.grad_clip,
                                            0.5, key="train_clip"),
+                 backbone_lr_scale=st.select_slider(
+                     "Backbone learning rate after unfreezing (x the learning rate)", BACKBONE_SCALES,
+                     value=D.backbone_lr_scale, key="train_backbone_scale",
+                     help="Transfer learning: once a pretrained backbone is unfrozen it learns slower "
+                          "than the new head, so its ImageNet features are adjusted, not overwritten."),
                  seed=st.number_input("Seed", 0, 10_000, D.seed, key="train_seed"))
         devs = training.available_devices()
         o["device"] = st.selectbox("Device", devs, index=devs.index(D.device), key="train_device",
