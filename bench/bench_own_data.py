@@ -152,11 +152,18 @@ def main() -> None:
         print(f"digits.zip: {n:,} PNG digits, {zip_path.stat().st_size / 2**20:.1f} MB")
         # a fresh decode cache, so the first app run decodes the zip like a learner's first run
         env = {**os.environ, "PLAYGROUND_DATA_DIR": str(tmp / "data-cache"), "PYTHONPATH": str(ROOT)}
+        cache = tmp / "data-cache"
         for r in range(a.repeat):
             if r:   # later repeats start cold again
-                subprocess.run(["rm", "-rf", str(tmp / "data-cache")])
+                subprocess.run(["rm", "-rf", str(cache)])
+            if cache.exists():
+                raise SystemExit(f"{cache} exists: the first app run would not decode the zip")
             app_acc, app_s = run_app(zip_path, env, tmp / "runs")
             app_cpu = CPU[-1]
+            made = sorted(p.name for p in cache.rglob("*") if p.is_file())
+            if not made:
+                raise SystemExit(f"the first app run left nothing in {cache}: did it decode there?")
+            print(f"decode cache: none before the first app run; after it: {', '.join(made)}")
             course_acc, course_s = run_course(zip_path, env)
             course_cpu = CPU[-1]
             warm_acc, warm_s = run_app(zip_path, env, tmp / "runs")

@@ -15,16 +15,30 @@ so ``cnn-playground train`` trains what the page's Start button trains. Exit sta
 from __future__ import annotations
 
 import argparse
+import gc
 import json
+import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Callable, TextIO
 
-from . import networks, paths, runs
-from .data import DATASETS, SHAPE_CLASSES, DataError, data_config, proposed_model, shapes_val_count
-from .training import OPTIMIZERS, SCHEDULES, TORCHVISION_IMAGE_SIZE, Run, RunConfig, TrainingError
+# The cyclic garbage collector off while torch's many thousand objects are imported: each of
+# its collections walks them all again. Measured on this 2-core CPU, a whole process (start,
+# import, exit): `import torch, torch._dynamo` 2.75 s; with the collector off while importing
+# and gc.freeze() after (cmd_train: the interpreter's final collections skip frozen objects)
+# 1.97 s, of which the freeze alone is ~0.4 s.
+_GC_ON = gc.isenabled()
+gc.disable()
+from . import networks, paths, runs  # noqa: E402
+from .data import (DATASETS, SHAPE_CLASSES, DataError, Dataset, data_config, load_data,  # noqa: E402
+                   propose_model, shapes_val_count)
+from .training import (OPTIMIZERS, SCHEDULES, TORCHVISION_IMAGE_SIZE, Run, RunConfig,  # noqa: E402
+                       TrainingError)
+if _GC_ON:
+    gc.enable()
 
 D = RunConfig()
 NAMED_DATA = [k for k, e in DATASETS.items() if e.kind in ("generated", "torchvision")]
@@ -49,10 +63,10 @@ def _data_cfg(a: argparse.Namespace) -> dict[str, Any]:
                        limit_val=a.limit_val)
 
 
-def _model_cfg(a: argparse.Namespace, data: dict[str, Any]) -> dict[str, Any]:
+def _model_cfg(a: argparse.Namespace, data: dict[str, Any], ds: Dataset | None = None) -> dict[str, Any]:
     m = a.model
     if m is None:   # your own data: the network proposed for it (the page proposes the same)
-        return proposed_model(data) if DATASETS[data["name"]].kind in ("zip", "folder") else dict(D.model)
+        return propose_model(ds.input_shape, ds.num_classes) if ds is not None else dict(D.model)
     if m in networks.PRESETS:
         return {"preset": m}
     if m.endswith(".json") or Path(m).is_file():
@@ -70,10 +84,20 @@ def _model_cfg(a: argparse.Namespace, data: dict[str, Any]) -> dict[str, Any]:
                      "model name, or a spec .json file.")
 
 
-def run_config(a: argparse.Namespace) -> RunConfig:
-    """The RunConfig of ``train``'s arguments (no arguments: ``RunConfig()`` itself)."""
+def own_data(data: dict[str, Any], progress=None) -> Dataset | None:
+    """A zip's or folder's Dataset, loaded here once: the run trains on it (not loading it
+    again) and its input shape picks the proposed network. None for the named datasets (the
+    run loads them)."""
+    return load_data(data, progress) if DATASETS[data["name"]].kind in ("zip", "folder") else None
+
+
+def run_config(a: argparse.Namespace, ds: Dataset | None = None) -> RunConfig:
+    """The RunConfig of ``train``'s arguments (no arguments: ``RunConfig()`` itself); ``ds``:
+    the zip's or folder's data, loaded (:func:`own_data`)."""
     data = _data_cfg(a)
-    return RunConfig(name=a.name, data=data, model=_model_cfg(a, data), optimizer=a.optimizer,
+    if ds is None:
+        ds = own_data(data)
+    return RunConfig(name=a.name, data=data, model=_model_cfg(a, data, ds), optimizer=a.optimizer,
                      lr=a.lr, momentum=a.momentum, weight_decay=a.weight_decay,
                      batch_size=a.batch_size, epochs=a.epochs, label_smoothing=a.label_smoothing,
                      grad_clip=a.grad_clip, backbone_lr_scale=a.backbone_lr_scale, seed=a.seed,
@@ -239,23 +263,104 @@ def _result(run: Run, seconds: float) -> dict[str, Any]:
             "best_checkpoint": str(best) if best.exists() else None}
 
 
+def _loading_line(msg: str, frac: float) -> None:
+    """Reading a zip or folder, on a terminal: one line updated in place."""
+    sys.stderr.write(f"\r{msg}" + ("\n" if frac >= 1 else ""))
+    sys.stderr.flush()
+
+
+def _in_a_thread_of_its_own(fn: Callable[[], Any]) -> Any:
+    """``fn()`` in a thread that has ended when this returns. Why: torch's OpenMP workers
+    belong to the thread that ran the first parallel op; while a second thread's workers are
+    alive too (they spin waiting for work), every step of the training thread slows down. Data
+    loaded on the main thread made the training steps 1.8x slower on 2 cores (2.2 -> 4.0 ms a
+    step); loaded here, the workers end with this thread."""
+    out: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            out["value"] = fn()
+        except BaseException as e:  # noqa: BLE001 - raised again in the caller's thread
+            out["error"] = e
+
+    t = threading.Thread(target=target, name="load-data", daemon=True)
+    t.start()
+    t.join()
+    if "error" in out:
+        raise out["error"]
+    return out["value"]
+
+
+def _import_optimizer_machinery() -> None:
+    """torch.optim imports torch._dynamo when the first optimizer is made (every torch process
+    pays it, the course's loop too: ~0.9 s here). Imported now with the collector off it costs
+    ~0.6 s; then everything imported is frozen (gc.freeze: the collections while training and
+    the interpreter's at exit skip it: ~0.4 s less at exit). Importing it in a thread while the
+    zip is read gained nothing (a run 9.46 s vs 9.41 s): both hold the GIL (see _read_ahead)."""
+    on = gc.isenabled()
+    gc.disable()
+    import torch._dynamo  # noqa: F401
+    gc.freeze()
+    if on:
+        gc.enable()
+
+
+def _read_ahead(data: dict[str, Any] | None) -> int | None:
+    """Decode a zip or folder into the decode cache in a child process while this one imports
+    the optimizer machinery: two cores at work, each process with its own GIL (threads gained
+    nothing: both jobs hold the GIL). Measured on the 10,000-digit zip: a first run 6.4-6.8 s
+    -> 6.2 s. Returns the child's pid, or None: not own data, or no safe fork (Linux only, and
+    only while this process has one thread: a lock another thread holds would stay locked in
+    the child). The child runs torch with one thread (an OpenMP pool used before a fork hangs
+    the child) and reports nothing: this process loads the data again from the cache, or
+    decodes it itself when the child failed, and says what went wrong."""
+    if data is None or DATASETS[data["name"]].kind not in ("zip", "folder") or \
+            not sys.platform.startswith("linux") or threading.active_count() > 1:
+        return None
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 1
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+        load_data(data)
+        code = 0
+    finally:
+        os._exit(code)      # no atexit handlers, no buffers flushed twice
+
+
 def cmd_train(a: argparse.Namespace) -> int:
+    data = None if a.resume else _data_cfg(a)
+    child = _read_ahead(data)
+    _import_optimizer_machinery()
     if a.threads:
         import torch
 
         torch.set_num_threads(a.threads)
+    inplace = a.progress == "inplace" or (a.progress == "auto" and sys.stderr.isatty())
     reg = runs.Registry(Path(a.runs_dir) if a.runs_dir else runs.runs_dir(), max_concurrent=1)
     t0 = time.time()
     try:
-        rid = reg.resume(a.resume) if a.resume else reg.start(run_config(a))
+        if a.resume:
+            rid = reg.resume(a.resume)
+        else:
+            if child:
+                os.waitpid(child, 0)
+            shown = _loading_line if inplace and not a.quiet else None
+            ds = _in_a_thread_of_its_own(lambda: own_data(data, shown))
+            rid = reg.start(run_config(a, ds), dataset=ds)
     except (TrainingError, DataError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("\nstopped while reading the data; no run was started", file=sys.stderr)
+        return 130
     run = reg.get(rid)
     assert run is not None
     progress = None
     if not a.quiet:
-        inplace = a.progress == "inplace" or (a.progress == "auto" and sys.stderr.isatty())
         progress = Progress(sys.stderr, inplace)
         print(f"run {rid} in {run.dir}", file=sys.stderr)
     _follow(run, reg, progress)

@@ -84,7 +84,11 @@ def _read(source: str | os.PathLike | bytes, cfg: dict[str, Any], progress: Prog
                 "decoding and training stay within minutes on a laptop CPU. Make a smaller "
                 f"{src.kind} (for example at most {max(1, limit // len(und.classes)):,} images per "
                 "class, chosen at random) and try again.")
-        found = decoding.scan(src, und, progress)
+        # pixels=False (headers only): nothing decoded; else small images are decoded in the
+        # same pass as their headers (no side above the input size's limit: their pixels fit
+        # in memory), larger ones read again once the input size is known
+        keep = max(int(cfg["max_side"]), int(cfg.get("size") or 0)) if pixels else 0
+        found = decoding.scan(src, und, progress, keep_side=keep)
         if not found["items"]:
             raise DataError("None of the images could be read: " +
                             "; ".join(f"{p}: {r}" for p, r in found["skipped"][:3]))

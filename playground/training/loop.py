@@ -14,6 +14,7 @@ import os
 import threading
 import time
 import traceback
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -145,7 +146,8 @@ class _Loop:
     best_acc: float = -1.0
     elapsed_before: float = 0.0         # seconds trained before a resume
     t0: float = field(default_factory=time.time)
-    recent: list[tuple[float, int]] = field(default_factory=list)  # (time, images) for images/s
+    recent: deque[tuple[float, int]] = field(default_factory=deque)  # (time, images) for images/s
+    recent_images: int = 0              # images in ``recent`` after its first entry
 
     @classmethod
     def start(cls, run: Run) -> "_Loop":
@@ -343,11 +345,14 @@ class _Loop:
         """The step's line in metrics.jsonl and the live progress: images/s over the last ~3 s,
         elapsed time and the time left."""
         run, now = self.run, time.time()
-        self.recent.append((now, images))
+        self.recent.append((now, images))   # a running sum: summing ~600 steps each step was
+        if len(self.recent) > 1:             # 0.2 s of a 3 s run
+            self.recent_images += images
         while len(self.recent) > 2 and now - self.recent[0][0] > 3.0:
-            self.recent.pop(0)
+            self.recent.popleft()
+            self.recent_images -= self.recent[0][1]
         span = max(now - self.recent[0][0], 1e-6)
-        ips = sum(b for _, b in self.recent[1:]) / span if len(self.recent) > 1 else None
+        ips = self.recent_images / span if len(self.recent) > 1 else None
         done = self.step - self.start_step
         eta = (now - self.t0) / max(done, 1) * (self.steps_per_epoch * run.config.epochs - self.step)
         epoch = self.epoch + (i + 1) / self.steps_per_epoch

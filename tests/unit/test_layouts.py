@@ -188,3 +188,21 @@ def test_second_load_reads_the_cache_and_decodes_nothing(monkeypatch):
     again = data.load_data({"name": "zip", "path": z})
     assert len(calls) == 15                                     # nothing decoded the second time
     assert torch.equal(first.train_x, again.train_x) and torch.equal(first.val_y, again.val_y)
+
+
+def test_small_images_are_read_once_larger_ones_again_at_the_input_size(monkeypatch):
+    """One pass over small images (hash, header and pixels together); an image larger than the
+    input size's limit (64 px) gives its header first and its pixels once the size is known.
+    Every image is decoded once either way."""
+    small = classes_zip(4, classes=(0, 1))                                     # 28 x 28
+    big = [(f"c{c}/big{i}.png", glyph(c, 50 + i, size=(100, 80))) for c in (0, 1) for i in range(2)]
+    reads, decodes = [], []
+    read, decode = zipfile.ZipFile.read, images.decode
+    monkeypatch.setattr(zipfile.ZipFile, "read", lambda self, name, pwd=None:
+                        reads.append(getattr(name, "filename", name)) or read(self, name, pwd))
+    monkeypatch.setattr(images, "decode", lambda b, **kw: decodes.append(1) or decode(b, **kw))
+    ds = data.load_data({"name": "zip", "path": make_zip(small + big)})
+    assert ds.input_shape == (1, 28, 28)              # the median shorter side: 28
+    assert len(ds.train_x) + len(ds.val_x) == 12 and len(decodes) == 12
+    assert sorted(reads) == sorted([name for name, _ in small] + 2 * [name for name, _ in big])
+

@@ -140,3 +140,30 @@ def test_zipfile_is_closed_after_reading(tmp_path):
         assert len(src.members) == 12
     with zipfile.ZipFile(path) as zf:                     # still a good zip, nothing held open
         assert len(zf.namelist()) == 12
+
+
+def test_cli_reads_the_zip_once_and_the_run_trains_on_that(tmp_path, capsys, monkeypatch):
+    """The CLI loads a zip once (its shape picks the proposed network) and hands the data to
+    the run, which does not load it again; the garbage collector is on again afterwards."""
+    import gc
+
+    from playground.training import loop
+
+    z = tmp_path / "d.zip"
+    z.write_bytes(make_zip(classes_zip(6, size=(16, 16))))
+    loads = []
+    real = cli.load_data
+    monkeypatch.setattr(cli, "load_data", lambda cfg, progress=None: loads.append(cfg) or real(cfg, progress))
+
+    def again(*args, **kwargs):
+        raise data.DataError("the run loaded the data again")
+
+    monkeypatch.setattr(loop, "load_data", again)
+    code = cli.main(["train", "--data", str(z), "--epochs", "1", "--runs-dir", str(tmp_path / "runs"),
+                     "--quiet", "--threads", "1"])
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert code == 0 and out["status"] == "finished", out["error"]
+    assert len(loads) == 1 and loads[0]["path"] == str(z.resolve())
+    assert store.read_config(out["run_dir"])["config"]["model"] == {"preset": "mnist_simple_cnn"}
+    assert gc.isenabled()
+

@@ -168,6 +168,28 @@ def test_schedules_from_torch(schedule):
         assert lrs[-1] < 0.01
 
 
+@pytest.mark.parametrize("name", ["adam", "adamw"])
+def test_adam_runs_its_fused_kernel_on_the_cpu_with_the_same_steps(name):
+    """One kernel call a step for all parameters, the same updates as torch's per-tensor Adam."""
+    torch.manual_seed(0)
+    model, twin = torch.nn.Linear(4, 3), torch.nn.Linear(4, 3)
+    twin.load_state_dict(model.state_dict())
+    cfg = RunConfig(optimizer=name, lr=1e-2)
+    opt = training.make_optimizer(cfg, model)
+    plain = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[name](
+        twin.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    assert opt.defaults["fused"] is True and not plain.defaults["fused"]
+    x, y = torch.randn(16, 4), torch.randint(0, 3, (16,))
+    for _ in range(5):
+        for m, o in ((model, opt), (twin, plain)):
+            o.zero_grad()
+            torch.nn.functional.cross_entropy(m(x), y).backward()
+            o.step()
+    for a, b in zip(model.parameters(), twin.parameters()):
+        torch.testing.assert_close(a, b)
+    assert not training.make_optimizer(RunConfig(optimizer="sgd"), model).defaults.get("fused")
+
+
 # -- the coach on made-up curves -----------------------------------------------------------------
 def _steps(values):
     return [{"step": i + 1, "loss": v, "lr": 0.1} for i, v in enumerate(values)]
