@@ -373,7 +373,8 @@ def cmd_train(a: argparse.Namespace) -> int:
 
 def cmd_runs(a: argparse.Namespace) -> int:
     for r in runs.list_runs(a.runs_dir):
-        print(json.dumps({"id": r.id, "name": r.name, "status": r.status, "dir": str(r.dir),
+        print(json.dumps({"id": r.id, "name": r.name, "status": r.status, "dir": str(r.dir), **(
+                          {"problem": r.problem} if r.problem else {}),
                           **{k: v for k, v in r.summary.items() if k in ("val_acc", "val_loss", "epochs")}}))
     return 0
 

@@ -203,6 +203,9 @@ def watch_view() -> None:
     err = st.session_state.pop("train_resume_error", None)
     if err:
         show_error(f"Could not resume: {err}")
+    if info.status == "damaged":
+        show_error(f"This run's files are damaged, so it cannot be shown or resumed: {info.problem}")
+        return
     if info.can_resume and info.status != "failed" or info.status == "interrupted":
         c2.button("Resume", key="train_resume", on_click=_resume, args=(run_id,), width="stretch",
                   icon=":material/resume:", help="Continue from the last checkpoint (end of the last epoch).")

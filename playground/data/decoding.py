@@ -25,7 +25,7 @@ import torch
 from PIL import Image
 
 from .. import images, paths
-from .folders import MAX_IMAGE_PIXELS, Source
+from .folders import Source
 from .layouts import Understood
 
 Progress = Callable[[str, float], None] | None
@@ -117,10 +117,10 @@ def _read_one(data: bytes, keep_side: int) -> tuple[tuple[int, int, str] | str, 
     """(the header (w, h, mode) or why it is unreadable, the decoded pixels when no side is above
     ``keep_side``)."""
     try:
-        head = images.probe(data, max_pixels=MAX_IMAGE_PIXELS)
+        head = images.probe(data, max_pixels=images.MAX_PIXELS)
         if max(head[0], head[1]) > keep_side:
             return head, None
-        return head, np.asarray(images.decode(data, max_pixels=MAX_IMAGE_PIXELS))
+        return head, np.asarray(images.decode(data, max_pixels=images.MAX_PIXELS))
     except images.ImageError as e:
         return str(e), None
 
@@ -199,7 +199,7 @@ def _fit(img: np.ndarray | bytes, shape: tuple[int, int, int],
     if isinstance(img, np.ndarray) and img.shape[:2] == (h, w) and (img.ndim == 2) == (c == 1):
         return img.reshape(h, w, c), _thumb(Image.fromarray(img)) if preview else None
     pil = Image.fromarray(img) if isinstance(img, np.ndarray) else \
-        images.decode(img, max_pixels=MAX_IMAGE_PIXELS)
+        images.decode(img, max_pixels=images.MAX_PIXELS)
     pil = pil.convert("L" if c == 1 else "RGB")
     _, cropped = images.resize_crop(pil, min(h, w), (h, w))
     return np.asarray(cropped).reshape(h, w, c), _thumb(pil) if preview else None

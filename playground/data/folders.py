@@ -27,7 +27,7 @@ ZIP_MAX_FILES = 200_000
 ZIP_MAX_TOTAL = 1 << 30          # 1 GiB uncompressed in all
 ZIP_MAX_MEMBER = 50 << 20        # 50 MiB per file
 ZIP_MAX_RATIO = 200              # uncompressed / compressed per file
-MAX_IMAGE_PIXELS = 40_000_000
+
 
 Reader = Callable[[], bytes]
 

@@ -25,26 +25,44 @@ from torch import nn
 from .. import networks
 from ..networks import ResidualBlock, SpecError
 
-__all__ = ["to_code", "class_name", "module_code"]
+__all__ = ["to_code", "class_name", "doc_text", "module_code"]
 
 _SKIP = {"device", "dtype"}        # where the weights live is not the network's business
 _NAMED = {"kernel_size"}           # nn.Conv2d(3, 8, kernel_size=3) reads better than (3, 8, 3)
 _LITERALS = (bool, int, float, str, type(None))
 
 
+_TAKEN = {"ResidualBlock", "OrderedDict"}   # names the exported module itself defines
+
+
 def class_name(name: str) -> str:
-    """A Python class name from a spec's name: 'MNIST SimpleCNN (broken)' -> 'MNISTSimpleCNNBroken'."""
-    words = re.findall(r"[A-Za-z0-9]+", name or "")
-    out = "".join(w if w[:1].isupper() else w[:1].upper() + w[1:] for w in words)
-    if not out or out[0].isdigit() or keyword.iskeyword(out):
+    """A Python class name from a spec's name: 'MNIST SimpleCNN (broken)' -> 'MNISTSimpleCNNBroken'.
+    Only ASCII letters and digits survive, so any text is safe to write into code."""
+    words = re.findall(r"[A-Za-z0-9]+", name if isinstance(name, str) else "")
+    out = "".join(w if w[:1].isupper() else w[:1].upper() + w[1:] for w in words)[:80]
+    if not out or out[0].isdigit() or keyword.iskeyword(out) or out in _TAKEN:
         out = "Net" + out
     return out
+
+
+def doc_text(text: str) -> str:
+    """Text from a spec (its name) made safe inside a docstring or comment: one line of
+    letters, digits, spaces and plain punctuation, no quotes or backslashes."""
+    return " ".join(re.sub(r"[^\w ,.:;()+\-/]", " ", str(text)).split())[:200] or "network"
+
+
+def _identifier(name: str) -> str:
+    """A module name as an attribute name; the spec parser allows only such names, this keeps
+    the export safe whatever it is given."""
+    if not name.isidentifier() or keyword.iskeyword(name):
+        raise SpecError(f"Cannot export a layer named {name[:80]!r}: not a Python identifier.")
+    return name
 
 
 def _literal(v: Any) -> str:
     """Python source for a constructor argument; a square pair is written as one number."""
     if isinstance(v, (tuple, list)):
-        return str(v[0]) if len(set(v)) == 1 else str(tuple(v))
+        return repr(v[0]) if len(set(v)) == 1 else repr(tuple(v))
     return repr(v)
 
 
@@ -109,7 +127,7 @@ def module_code(m: nn.Module, indent: int = 8) -> str:
 
 def _header(name: str, cls: str, shape: list[int], ordered: bool) -> str:
     c, h, w = shape
-    lines = [f'"""{name}: exported from CNN Playground.', "",
+    lines = [f'"""{doc_text(name)}: exported from CNN Playground.', "",
              f"Input: {c} channel(s), {h}x{w} pixels. Build it with `{cls}()`; the layer names "
              "match the", 'playground\'s, so a checkpoint\'s state_dict loads with `load_state_dict`."""',
              *(["from collections import OrderedDict"] if ordered else []),
@@ -133,15 +151,15 @@ def to_code(spec: dict) -> str:
     if uses_residual:
         code += "\n\n" + inspect.getsource(ResidualBlock)
     children = [child_name for child_name, _ in net.named_children()]
-    body = [f"        self.{n} = {module_code(net.get_submodule(n))}" for n in children]
-    fwd = [f"        x = self.{n}(x)" for n in children]
+    body = [f"        self.{_identifier(n)} = {module_code(net.get_submodule(n))}" for n in children]
+    fwd = [f"        x = self.{_identifier(n)}(x)" for n in children]
     code += (f"\n\nclass {cls}(nn.Module):\n"
              f"    def __init__(self):\n"
              f"        super().__init__()\n" + "\n".join(body) + "\n\n"
              f"    def forward(self, x: torch.Tensor) -> torch.Tensor:\n"
              f"        # x: (batch, {c}, {h}, {w})\n" + "\n".join(fwd) + "\n        return x\n\n\n"
              f"if __name__ == \"__main__\":\n"
-             f"    model = {cls}()\n"
+             f"    model = {cls}().eval()   # eval: batch-norm layers take a batch of one\n"
              f"    print(model(torch.zeros(1, {c}, {h}, {w})).shape)\n")
     return code
 
@@ -173,12 +191,13 @@ def _torchvision_code(spec: dict) -> str:
     weights = spec.get("weights")
     c, h, w = spec["input_shape"]
     fn = re.sub(r"[^a-z0-9_]", "_", name.lower()) + "_model"
-    wl = f'"{weights}"' if weights else "None"
-    lines = [f'"""{spec.get("name") or name}: torchvision\'s {name}, exported from CNN Playground."""',
+    wl = repr(str(weights)) if weights else "None"
+    lines = [f'"""{doc_text(spec.get("name") or name)}: torchvision\'s {doc_text(name)}, exported '
+             f'from CNN Playground."""',
              "import torch", "import torchvision", "from torch import nn", "", "",
              f"def {fn}() -> nn.Module:",
              f"    model = torchvision.models.get_model({name!r}, weights={wl})",
              *_head_code(spec),
              "    return model", "", "", 'if __name__ == "__main__":',
-             f"    print({fn}()(torch.zeros(1, {c}, {h}, {w})).shape)", ""]
+             f"    print({fn}().eval()(torch.zeros(1, {c}, {h}, {w})).shape)", ""]
     return "\n".join(lines)

@@ -26,7 +26,8 @@ from . import zoo
 from .build import DEFAULT_INPUT, SpecNet, adapt, build, num_classes, output_shape, probe
 from .edit import (get_layer, insert_layer, layer_list, layer_names, move_layer, new_layer,
                    remove_layer, set_field, walk)
-from .io import MAX_CHANNELS, MAX_LAYERS, MAX_SIDE, MAX_SPEC_BYTES, from_json, parse_spec, to_json
+from .io import (MAX_ACTIVATION_BYTES, MAX_CHANNELS, MAX_LAYERS, MAX_NESTING, MAX_PARAMS, MAX_SIDE,
+                 MAX_SPEC_BYTES, check_budget, cost, from_json, parse_spec, to_json, validate)
 from .presets import PRESETS, preset
 from .schema import (ACTIVATIONS, LAYER_TYPES, Field, LayerSpec, LayerType, ResidualBlock, Spec,
                      SpecError, is_block, layer_type)
@@ -34,11 +35,12 @@ from .zoo import (WeightsUnavailable, build_torchvision, freeze_backbone, head_p
                   torchvision_weights)
 
 __all__ = [
-    "ACTIVATIONS", "DEFAULT_INPUT", "LAYER_TYPES", "MAX_CHANNELS", "MAX_LAYERS", "MAX_SIDE", "MAX_SPEC_BYTES",
+    "ACTIVATIONS", "DEFAULT_INPUT", "LAYER_TYPES", "MAX_ACTIVATION_BYTES", "MAX_CHANNELS",
+    "MAX_LAYERS", "MAX_NESTING", "MAX_PARAMS", "MAX_SIDE", "MAX_SPEC_BYTES", "check_budget", "cost",
     "PRESETS", "Field", "LayerSpec", "LayerType", "ResidualBlock", "Spec", "SpecError", "SpecNet",
     "WeightsUnavailable", "adapt", "build", "build_torchvision", "freeze_backbone", "from_json",
     "get_layer", "head_path", "insert_layer", "is_block", "layer_list", "layer_names",
     "layer_type", "move_layer", "new_layer", "num_classes", "output_shape", "parse_spec", "preset",
-    "probe", "remove_layer", "replace_head", "set_field", "to_json", "torchvision_weights", "walk",
+    "probe", "remove_layer", "replace_head", "set_field", "to_json", "torchvision_weights", "validate", "walk",
     "zoo",
 ]

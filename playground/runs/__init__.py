@@ -3,8 +3,9 @@
 run folder."""
 from .registry import (HEARTBEAT_TIMEOUT_S, Registry, RunInfo, find_run, list_runs, live_run, load_view,
                        new_run_id, read_run, registry, runs_dir, stop_remote)
-from .store import STATUSES, RunStatus, checkpoint_path, read_analysis, read_metrics
+from .lock import RunLocked
+from .store import STATUSES, RunStatus, RunWriteError, checkpoint_path, read_analysis, read_metrics
 
 __all__ = ["HEARTBEAT_TIMEOUT_S", "Registry", "RunInfo", "find_run", "list_runs", "live_run", "load_view",
-           "new_run_id", "read_run", "registry", "runs_dir", "stop_remote", "STATUSES", "RunStatus",
-           "checkpoint_path", "read_analysis", "read_metrics"]
+           "new_run_id", "read_run", "registry", "runs_dir", "stop_remote", "RunLocked", "RunWriteError",
+           "STATUSES", "RunStatus", "checkpoint_path", "read_analysis", "read_metrics"]

@@ -7,12 +7,15 @@
 :func:`list_runs` reads every run folder. A folder whose status says running but whose process
 is gone (no fresh heartbeat) is marked ``interrupted``; :meth:`Registry.resume` continues it from
 ``resume.pt``. A run trained by another process (``python -m playground train``) shows as
-running while its heartbeat is fresh, and its metrics are followed through metrics.jsonl.
+running while it holds the run's lock (:mod:`.lock`; runs without one: while its heartbeat is
+fresh), and its metrics are followed through metrics.jsonl. A folder whose files are unreadable
+is listed as ``damaged``, with what is wrong, and never breaks the listing.
 """
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import threading
 import time
@@ -22,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import paths, training   # the training package imports runs.store: use it by attribute
-from . import store
+from . import lock, store
 
 # Another process's run counts as live while its heartbeat (written every second) is this fresh.
 HEARTBEAT_TIMEOUT_S = 20.0
@@ -57,6 +60,7 @@ class RunInfo:
     info: dict[str, Any] = field(default_factory=dict)
     live: bool = False            # trained right now by this process
     remote: bool = False          # trained right now by another process
+    problem: str = ""             # what is wrong with a damaged run's files
 
     @property
     def can_resume(self) -> bool:
@@ -70,31 +74,24 @@ class RunInfo:
         return f"{self.name} ({self.status}{acc_s})"
 
 
-def _pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except (OSError, ValueError):
-        return False
-    return True
-
-
 def _status_of(rid: str, run_dir: Path, st: dict[str, Any], mark: bool) -> tuple[str, bool, bool]:
-    """(status, live, remote): a live run's own status; a going run of a process that is gone
-    (or hung: stale heartbeat) becomes ``interrupted``, written back when ``mark``."""
+    """(status, live, remote): a live run's own status; a going run owned by another live
+    process (its lock; without a lock file, a fresh heartbeat) stays as it is; a going run of a
+    process that is gone becomes ``interrupted``, written back when ``mark``."""
     status = st.get("status", "interrupted")
     own = live_run(rid)
     if own is not None and not own.done.is_set():
         return own.status, True, False
     if not (status in store.STATUSES and store.STATUSES[status].going):
         return status, False, False
+    if own is not None:     # trained here and ended, but its last status write failed (disk full)
+        return own.status, False, False
+    held = lock.owner(run_dir)
+    if held is not None and held.get("pid") != os.getpid():
+        return status, False, True
     pid, beat = st.get("pid"), st.get("heartbeat") or 0
-    if pid != os.getpid() and _pid_alive(pid) and time.time() - float(beat) < HEARTBEAT_TIMEOUT_S:
+    if not lock.is_locked(run_dir) and pid != os.getpid() and lock.pid_alive(pid) and \
+            time.time() - float(beat) < HEARTBEAT_TIMEOUT_S:
         return status, False, True
     if mark:
         st.update(status="interrupted", message="the process training it ended")
@@ -107,30 +104,44 @@ def _status_of(rid: str, run_dir: Path, st: dict[str, Any], mark: bool) -> tuple
 
 def read_run(run_dir: Path, *, mark: bool = True) -> RunInfo | None:
     """One run folder as a RunInfo (None if it is not a run). ``mark``: write ``interrupted``
-    into a folder whose training process is gone."""
+    into a folder whose training process is gone. Never raises on a folder's content: a run
+    whose files are unreadable is ``damaged``, its ``problem`` says why."""
     run_dir = Path(run_dir)
-    cfg_file = store.read_config(run_dir)
-    if not cfg_file:
-        return None
-    st = store.read_status(run_dir)
-    rid = str(cfg_file.get("id") or run_dir.name)
-    config = cfg_file.get("config", {})
-    status, live, remote = _status_of(rid, run_dir, st, mark)
-    last = store.last_epoch(run_dir)
+    try:
+        read = store.read_folder(run_dir)
+        if read is None:
+            return None
+        cfg_file, st, problems = read
+        rid = run_dir.name
+        config = cfg_file.get("config", {})
+        last, metrics_problem = store.metrics_tail(run_dir)
+        problems += [metrics_problem] if metrics_problem else []
+        status, live, remote = ("damaged", False, False) if problems else _status_of(rid, run_dir, st, mark)
+        created = cfg_file.get("created") or run_dir.stat().st_mtime
+    except OSError as e:     # the folder itself vanished or can't be read
+        return _damaged(run_dir, f"the run's folder is not readable ({e.strerror or type(e).__name__})")
     summary: dict[str, Any] = {}
     if last:
         summary = {k: last.get(k) for k in ("val_acc", "val_loss", "train_loss", "train_acc",
                                             "images_per_second", "elapsed")}
         summary["epochs"] = last.get("epoch")
     best, lastp = store.checkpoint_path(run_dir, "best"), store.checkpoint_path(run_dir, "last")
+    problem = "; ".join(problems)
+    own = live_run(rid)
+    error, message = (own.error, own.message) if own is not None and not live and own.status == status \
+        else (st.get("error", ""), st.get("message", ""))
     return RunInfo(
         id=rid, name=config.get("name") or rid, status=status, dir=run_dir, config=config,
-        created=float(cfg_file.get("created") or run_dir.stat().st_mtime),
-        best_checkpoint=best if best.exists() else None,
-        last_checkpoint=lastp if lastp.exists() else None, summary=summary,
-        error=st.get("error", ""), message=st.get("message", ""), pid=st.get("pid"),
+        created=float(created), best_checkpoint=best if best.is_file() else None,
+        last_checkpoint=lastp if lastp.is_file() else None, summary=summary,
+        error=problem or error, message=problem or message, pid=st.get("pid"),
         heartbeat=st.get("heartbeat"), progress=st.get("progress") or {}, info=st.get("info") or {},
-        live=live, remote=remote)
+        live=live, remote=remote, problem=problem)
+
+
+def _damaged(run_dir: Path, problem: str) -> RunInfo:
+    return RunInfo(id=run_dir.name, name=run_dir.name, status="damaged", dir=run_dir, config={},
+                   created=0.0, error=problem, message=problem, problem=problem)
 
 
 def list_runs(root: str | os.PathLike | None = None) -> list[RunInfo]:
@@ -153,7 +164,7 @@ def load_view(info: RunInfo) -> dict[str, Any]:
     own = live_run(info.id)
     if own is not None:
         return own.snapshot()
-    steps, epochs, events = store.read_metrics(info.dir)
+    steps, epochs, events = store.read_metrics(info.dir) if info.status != "damaged" else ([], [], [])
     return {"id": info.id, "status": info.status, "error": info.error, "error_detail": "",
             "message": info.message, "steps": steps, "epochs": epochs, "events": events,
             "progress": info.progress, "info": info.info, "config": info.config}
@@ -196,7 +207,13 @@ class Registry:
         if not cfg.name:
             cfg.name = f"{cfg.label()} #{len(list_runs(self.root)) + 1}"
         run = training.Run(rid, self.root / rid, cfg, dataset=dataset)
-        run.start_files()
+        try:    # checked before the run starts: a read-only or full runs folder says so here
+            run.start_files()
+            lock.acquire(run.dir)
+        except OSError as e:
+            shutil.rmtree(run.dir, ignore_errors=True)     # the new folder is ours alone
+            raise training.TrainingError(f"Can't start the run: {store.write_error('the runs folder', e)}") \
+                from e
         self._enqueue(run)
         return rid
 
@@ -210,13 +227,28 @@ class Registry:
         if info is None:
             raise training.TrainingError(f"No run {run_id!r} in {self.root}.")
         if info.remote:
-            raise training.TrainingError("Another process is training this run right now.")
+            raise training.TrainingError(f"Another process (pid {info.pid}) is training this run right now.")
+        if info.status == "damaged":
+            raise training.TrainingError(f"This run's folder is damaged ({info.problem}); it can't be resumed.")
         if info.status == "finished":
             raise training.TrainingError("This run has finished; start a new run to train more.")
-        run = training.Run(run_id, info.dir, training.RunConfig.from_dict(info.config),
-                           created=info.created, resume=True)
+        try:
+            cfg = training.RunConfig.from_dict(info.config)
+        except (TypeError, ValueError, KeyError, AttributeError) as e:
+            raise training.TrainingError("This run's config.json can't be read; it can't be resumed.") from e
+        run = training.Run(run_id, info.dir, cfg, created=info.created, resume=True)
+        try:
+            lock.acquire(info.dir)
+        except lock.RunLocked as e:
+            raise training.TrainingError(str(e)) from e
+        except OSError as e:
+            raise training.TrainingError(f"Can't resume the run: {e}") from e
         run.steps, run.epochs, run.events = store.read_metrics(info.dir)
-        run.write_status(force=True)
+        try:
+            run.write_status(force=True)
+        except OSError as e:
+            lock.release(info.dir)
+            raise training.TrainingError(f"Can't resume the run: {e}") from e
         self._enqueue(run)
         return run_id
 
@@ -244,6 +276,7 @@ class Registry:
         try:
             training.train(run)
         finally:
+            lock.release(run.dir)
             self._pump()
 
     # -- controlling -----------------------------------------------------------------------
@@ -258,9 +291,13 @@ class Registry:
             return False
         run.stop_event.set()
         if queued:
-            run.set_status("stopped", "stopped before it started")
+            try:
+                run.set_status("stopped", "stopped before it started")
+            except OSError:
+                pass        # the status is in memory; the lock below frees the folder
             run.dataset = None
             run.done.set()
+            lock.release(run.dir)
         return True
 
     def get(self, run_id: str) -> "training.Run | None":

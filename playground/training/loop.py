@@ -93,6 +93,14 @@ class Run:
                 self.error, self.error_detail = error, detail
         self.write_status(force=True)
 
+    def fail(self, msg: str, detail: str = "") -> None:
+        """End as failed, never raising: unwritable (disk full), the status stays in memory."""
+        try:
+            self.set_status("failed", msg, error=msg, detail=detail)
+        except OSError as e:
+            with self.lock:
+                self.error_detail += f"\n{e}"
+
     def start_files(self) -> None:
         store.write_config(self.dir, self.id, self.created, self.config.to_dict())
         self.write_status(force=True)
@@ -106,15 +114,15 @@ def train(run: Run, *, on_progress: Callable[[Run], None] | None = None) -> Run:
         loop = _Loop.start(run)
         loop.run_epochs(on_progress)
     except TrainingError as e:
-        run.set_status("failed", str(e), error=str(e))
+        run.fail(str(e))
     except (DataError, networks.SpecError, networks.WeightsUnavailable, checkpoints.CheckpointError) as e:
-        run.set_status("failed", str(e), error=str(e), detail=traceback.format_exc())
+        run.fail(str(e), traceback.format_exc())
+    except store.RunWriteError as e:   # read-only folder, disk full: said in words
+        run.fail(f"Training stopped: {e}", traceback.format_exc())
     except torch.OutOfMemoryError as e:  # type: ignore[attr-defined]
-        msg = "Out of memory: use a smaller batch size or image size."
-        run.set_status("failed", msg, error=msg, detail=str(e))
+        run.fail("Out of memory: use a smaller batch size or image size.", str(e))
     except Exception as e:  # noqa: BLE001 - the thread must always leave a final status
-        msg = f"Training crashed: {type(e).__name__}: {e}"
-        run.set_status("failed", msg, error=msg, detail=traceback.format_exc())
+        run.fail(f"Training crashed: {type(e).__name__}: {e}", traceback.format_exc())
     finally:
         if loop is not None and loop.log is not None:
             loop.log.close()

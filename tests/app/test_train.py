@@ -155,3 +155,31 @@ def test_compare_highlights_differences():
     assert list(df.columns) == ["lr b", "lr a"]
     assert df.loc["lr"].tolist() == ["0.01", "0.001"]
     assert "rows that differ" in texts(at)
+
+
+def test_damaged_run_folders_are_named_and_the_page_keeps_working(runs_dir):
+    """status.json holding a list, config.json whose config is a list, garbage in metrics.jsonl:
+    each run is listed as damaged with what is wrong; New run keeps its Start button."""
+    hostile = {"status-list": {"status.json": "[1, 2, 3]", "config.json": json.dumps({"config": {}})},
+               "config-list": {"status.json": json.dumps({"status": "finished"}),
+                               "config.json": json.dumps({"config": [1, 2]})},
+               "garbage-metrics": {"status.json": json.dumps({"status": "finished"}),
+                                   "config.json": json.dumps({"config": RunConfig().to_dict()}),
+                                   "metrics.jsonl": b"\x00\xff\xfe garbage\n{not json\n"}}
+    for name, files in hostile.items():
+        d = runs_dir / name
+        d.mkdir()
+        for fname, content in files.items():
+            (d / fname).write_bytes(content if isinstance(content, bytes) else content.encode())
+    listed = {r.id: r for r in runs.list_runs()}
+    assert {n: listed[n].status for n in hostile} == {n: "damaged" for n in hostile}
+    at = page("train").run()
+    assert_ok(at)
+    assert by_key(at.button, "train_start") is not None
+    by_key(at.segmented_control, "train_view").set_value("Watch").run()
+    assert_ok(at)
+    for name in hostile:
+        by_key(at.selectbox, "train_run").set_value(name).run()
+        assert any("damaged" in e.value for e in at.error), name
+    by_key(at.segmented_control, "train_view").set_value("Compare").run()
+    assert not at.exception

@@ -84,6 +84,18 @@ def test_quiz_explains_a_wrong_answer(goto, page):
     screenshot(page, "conv_arithmetic-practice")
 
 
+def _settled_box(locator, tries: int = 20) -> dict:
+    """The locator's bounding box once two reads 0.25 s apart agree."""
+    box = locator.bounding_box()
+    for _ in range(tries):
+        time.sleep(0.25)
+        again = locator.bounding_box()
+        if again == box:
+            return box
+        box = again
+    return box
+
+
 def test_editing_a_value_recomputes_the_output(goto, page):
     import torch
     import torch.nn.functional as F
@@ -104,12 +116,13 @@ def test_editing_a_value_recomputes_the_output(goto, page):
         return text
 
     text = ""
-    for _attempt in range(3):  # the grid is a canvas: an early edit can be lost while it loads
+    for _attempt in range(4):  # the grid is a canvas: an early edit can be lost while it loads
         grid.scroll_into_view_if_needed()
-        time.sleep(0.5)
-        box = grid.bounding_box()
-        # first data cell: right of the index column, below the header row
-        page.mouse.dblclick(box["x"] + 80, box["y"] + 52)
+        box = _settled_box(grid)      # the expander's opening moves the grid for a moment
+        # first data cell: right of the index column, in the middle of the first of the six data
+        # rows (the header row and the data rows have one height: the box holds seven of them)
+        row = box["height"] / (len(image) + 1)
+        page.mouse.dblclick(box["x"] + 80, box["y"] + 1.5 * row)
         time.sleep(0.3)
         page.keyboard.press("Control+a")
         page.keyboard.type("50")

@@ -79,3 +79,43 @@ def test_class_names_are_valid_identifiers():
     assert export.class_name("3 layers") == "Net3Layers"
     assert export.class_name("") == "Net"
     assert export.class_name("class").isidentifier()
+
+
+HOSTILE_NAMES = [
+    'x"""\nimport pathlib; pathlib.Path(MARKER).touch()\n"""',
+    "x'''\nimport pathlib; pathlib.Path(MARKER).touch()\n'''",
+    'ends in a backslash \\',
+    "\\\"\"\"\nimport pathlib; pathlib.Path(MARKER).touch()  # \\N{BULLET} \u2028 \x00",
+    "Ünïcödé 猫 ☃ \r\n\t",
+    "ResidualBlock",
+    "class",
+]
+
+
+def test_export_of_hostile_specs_is_data_never_code(tmp_path):
+    """Names holding quotes, a line of Python, newlines, backslashes and unicode: every exported
+    file parses, builds and runs (in a fresh interpreter), and the injected line never runs."""
+    import subprocess
+    import sys
+
+    marker = tmp_path / "injected"
+    files = []
+    for i, name in enumerate(HOSTILE_NAMES):
+        name = name.replace("MARKER", repr(str(marker)))
+        spec = {"name": name, "input_shape": [3, 8, 8], "layers": [
+            {"type": "residual", "name": "res", "layers": [{"type": "conv2d", "out": 3, "padding": 1}]},
+            {"type": "sequential", "name": "head", "layers": [{"type": "flatten"}, {"type": "linear", "out": 2}]}]}
+        tv = {"name": name, "torchvision": "resnet18", "weights": None, "num_classes": 2,
+              "input_shape": [3, 32, 32]}
+        for kind, code in (("net", export.to_code(spec)), ("tv", export.to_code(tv))):
+            ast.parse(code)
+            files.append(tmp_path / f"{kind}{i}.py")
+            files[-1].write_text(code, encoding="utf-8")
+    runner = ("import runpy, sys\n"
+              "for f in sys.argv[1:]:\n"
+              "    runpy.run_path(f, run_name='__main__')\n")
+    out = subprocess.run([sys.executable, "-c", runner, *map(str, files)], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.count("torch.Size([1, 2])") == len(files)     # each one built and ran
+    assert not marker.exists()                                       # the injected line never ran
