@@ -81,6 +81,20 @@ def decode(data: bytes, *, max_bytes: int = MAX_BYTES, max_pixels: int = MAX_PIX
             raise ImageError("The image file is truncated (cut off before its end): download "
                              "or export it again.") from e
         raise ImageError(f"The image file is damaged and cannot be decoded ({text}).") from e
+    except Exception as e:  # noqa: BLE001 - hostile bytes reach Pillow's internals (a crafted
+        # TIFF's strip offsets as text or fractions raised TypeError inside Pillow): any failure
+        # of the decoder on the bytes is the file's fault, said in words
+        raise ImageError("The image file is damaged and cannot be decoded (its "
+                         f"{img_format(data)} header holds values no decoder accepts).") from e
+
+
+def img_format(data: bytes) -> str:
+    """The format a file's first bytes announce ("TIFF", "PNG", ...), or "image"."""
+    for magic, name in ((b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"), (b"\x89PNG", "PNG"),
+                        (b"\xff\xd8", "JPEG"), (b"GIF8", "GIF"), (b"BM", "BMP")):
+        if data.startswith(magic):
+            return name
+    return "WebP" if data[8:12] == b"WEBP" else "image"
 
 
 def _check_header(img: Image.Image, max_pixels: int) -> None:
@@ -116,7 +130,7 @@ def probe(data: bytes, *, max_pixels: int = MAX_PIXELS) -> tuple[int, int, str]:
         raise
     except Image.DecompressionBombError as e:
         raise ImageError("The image is a decompression bomb.") from e
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, struct.error) as e:
+    except Exception as e:  # noqa: BLE001 - any failure of Pillow on the header: the file's fault
         raise ImageError("This file is not an image the app can read (it is corrupt, or not a "
                          "PNG, JPEG or WebP file).") from e
 

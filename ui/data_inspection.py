@@ -10,6 +10,7 @@ may change the input size and channels.
 from __future__ import annotations
 
 import hashlib
+import html
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ import streamlit as st
 from playground import data, networks, paths
 from playground.code.safety import is_loopback
 from playground.figures import data as figs
-from ui.common import fmt_int, show_error
+from ui.common import fmt_int, plain, show_error
 
 SOURCES = {"zip": "Upload a zip", "folder": "A folder on this server"}
 SPLIT_WORDS = {"train": "training", "val": "validation", "test": "test (held out)"}
@@ -119,7 +120,7 @@ def _source() -> tuple[str, str, str, str] | None:
         return None
     folder = Path(text.strip()).expanduser()
     if not folder.is_dir():
-        show_error(f"There is no folder {str(folder)!r} on the computer that runs the app.")
+        show_error(f"There is no folder {plain(repr(str(folder)))} on the computer that runs the app.")
         return None
     why = _folder_refused(folder)
     if why:
@@ -215,7 +216,7 @@ def _previews(insp: data.Inspection) -> None:
         if not imgs:
             continue
         cols = st.columns([1.2] + [1] * 8, vertical_alignment="center")
-        cols[0].markdown(f"**{cls}**")
+        cols[0].markdown(f"**{plain(cls)}**")     # a folder's name is text
         for col, img in zip(cols[1:], imgs[:8]):
             col.image(img, width="stretch", clamp=True)
 
@@ -249,7 +250,9 @@ def show_inspection(own: OwnData) -> None:
                 m[2 + i].metric(SPLIT_WORDS[split].capitalize(), fmt_int(sum(insp.counts[split].values())))
         left, right = st.columns([3, 2], gap="medium")
         with left:
-            st.plotly_chart(figs.split_counts(insp.counts), key="train_own_counts", width="stretch",
+            shown = {split: {html.escape(c, quote=False): n for c, n in per.items()}   # plotly renders
+                     for split, per in insp.counts.items()}                       # HTML: names are text
+            st.plotly_chart(figs.split_counts(shown), key="train_own_counts", width="stretch",
                             config={"displayModeBar": False})
         with right:
             st.dataframe(_counts_table(insp.counts, insp.classes), width="stretch")

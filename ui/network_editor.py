@@ -15,7 +15,7 @@ from playground import code, export, networks
 from playground.networks import LAYER_TYPES, Field, SpecError, zoo
 from playground.summary import apply_fix
 from ui.code_editor import CODE, starter_spec
-from ui.common import show_error
+from ui.common import plain, show_error
 from ui.keys import NETWORK_SPEC
 
 CUSTOM = "custom"
@@ -161,7 +161,7 @@ def load_json(text: str | bytes, what: str, done: str, name: str | None = None) 
     try:
         spec = networks.from_json(text)
     except SpecError as e:
-        st.session_state.net_load_error = (f"{what} is not a usable network spec.", str(e))
+        st.session_state.net_load_error = (f"{plain(what)} is not a usable network spec.", str(e))
         return
     st.session_state.net_load_error = None
     if name:
@@ -173,7 +173,7 @@ def load_json(text: str | bytes, what: str, done: str, name: str | None = None) 
 def on_upload() -> None:
     f = st.session_state.get("net_upload")
     if f is not None:
-        load_json(f.getvalue(), f.name, f"Loaded {f.name}.", f.name.rsplit(".", 1)[0])
+        load_json(f.getvalue(), f.name, f"Loaded {plain(f.name)}.", f.name.rsplit(".", 1)[0])
 
 
 def on_json() -> None:

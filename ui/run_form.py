@@ -10,7 +10,7 @@ import streamlit as st
 from playground import data, networks, summary, training
 from playground.figures import training as figs
 from ui import keys
-from ui.common import code_allowed, fmt_int, show_error
+from ui.common import code_allowed, fmt_int, plain, show_error
 from ui.data_inspection import OwnData, own_data_widgets, show_inspection
 
 LRS = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0]
@@ -129,12 +129,12 @@ def model_column(shape: tuple[int, int, int], classes: int, proposal: dict | Non
                    "the inspection below shows its parameters and multiply-adds.")
     elif model_key == INSPECTOR and pasted:      # PyTorch source pasted into the inspector
         model_cfg = {k: user_spec.get(k) for k in ("code", "class_name", "input_shape")}
-        st.caption(f"{user_spec.get('name') or 'Your network'}: your pasted code, at its input "
+        st.caption(f"{plain(user_spec.get('name') or 'Your network')}: your pasted code, at its input "
                    f"{'x'.join(map(str, user_spec['input_shape']))} (the images are resized to it; "
                    "a last Linear with another number of outputs gets one per class).")
     elif model_key == INSPECTOR:
         model_cfg = {"spec": user_spec}
-        st.caption(f"{user_spec.get('name', 'Your network')}: {len(user_spec['layers'])} layers, "
+        st.caption(f"{plain(user_spec.get('name', 'Your network'))}: {len(user_spec['layers'])} layers, "
                    "fitted to this data's image size and classes.")
     elif model_key.startswith("torchvision: "):
         model_cfg, shape = _torchvision_widgets(model_key.split(": ", 1)[1])

@@ -4,7 +4,7 @@ import streamlit as st
 from playground import explain, images
 from playground.figures import explain as fx
 from ui import pickers
-from ui.common import page_intro, show_error
+from ui.common import page_intro, plain, show_error
 from ui.conversion import conversion, trained_on
 
 page_intro("classify")
@@ -16,7 +16,7 @@ k = min(10, len(probs))
 rows = explain.topk(probs, lm.class_names, k)
 best_i, best_name, best_p = rows[0]
 
-st.subheader(f"Prediction: {best_name} ({100 * best_p:.1f} %)")
+st.subheader(f"Prediction: {plain(best_name)} ({100 * best_p:.1f} %)")
 if pic.truth is not None:
     verdict = "correct" if pic.truth == best_name else "wrong"
     st.caption(f"True class of this generated shape: **{pic.truth}**, so the prediction is {verdict}.")
@@ -27,7 +27,7 @@ with c_photo:
     st.image(images.upscale(prep.shown), caption=f"{pic.name}, as the model trained on it: "
                                                  f"{trained_on(lm)}", width="stretch")
 with c_cam:
-    st.markdown(f"**Where it looked for \"{best_name}\"** (Grad-CAM)")
+    st.markdown(f"**Where it looked for \"{plain(best_name)}\"** (Grad-CAM)")
     try:
         cam = pickers.attribution(mid, pic.digest, "Grad-CAM", best_i, None, lm, x)
     except Exception as err:  # noqa: BLE001 - an exotic uploaded network must not break the page

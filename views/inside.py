@@ -5,7 +5,7 @@ import streamlit as st
 from playground import explain, images
 from playground.figures import explain as fx
 from ui import pickers
-from ui.common import fmt_int, page_intro, show_error
+from ui.common import fmt_int, page_intro, plain, show_error
 from ui.conversion import conversion
 
 page_intro("inside")
@@ -16,7 +16,7 @@ x = prep.tensor
 ranked = explain.topk(probs, lm.class_names, len(probs))
 best_i, best_name, best_p = ranked[0]
 truth = f" · true class **{pic.truth}**" if pic.truth else ""
-st.markdown(f"The model predicts **{best_name}** ({100 * best_p:.1f} %){truth}.")
+st.markdown(f"The model predicts **{plain(best_name)}** ({100 * best_p:.1f} %){truth}.")
 
 t_maps, t_attr, t_filters, t_kernel, t_input = st.tabs(
     ["Feature maps", "Attributions", "Filters", "Kernel sandbox", "What the model receives"])

@@ -11,7 +11,7 @@ from playground.figures import network as fig_net
 from playground.networks import SpecError
 from playground.summary import Summary, fc_comparison, summarize
 from ui.code_editor import applied_fix, code_fix, code_panel, train_button
-from ui.common import page_intro, show_error
+from ui.common import page_intro, plain, show_error
 from ui.keys import NETWORK_SPEC
 from ui.network_editor import (SOURCES, layer_editor, on_fix, on_input_shape, on_source, save_load,
                                set_spec, source_label, source_spec, tv_editor)
@@ -99,7 +99,7 @@ top[1].number_input("Input channels", 1, networks.MAX_CHANNELS, key="net_in_c", 
 top[2].number_input("Input height (px)", 1, networks.MAX_SIDE, key="net_in_h", on_change=on_input_shape)
 top[3].number_input("Input width (px)", 1, networks.MAX_SIDE, key="net_in_w", on_change=on_input_shape)
 if spec.get("description"):
-    st.caption(str(spec["description"]).replace("*", "\\*"))
+    st.caption(plain(spec["description"]))
 
 summary: Summary | None = None
 if is_tv:

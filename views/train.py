@@ -1,6 +1,7 @@
 """Training runs: launch a run, watch it live, stop it, compare runs, resume interrupted ones."""
 from __future__ import annotations
 
+import html
 import math
 import time
 
@@ -9,7 +10,7 @@ import streamlit as st
 
 from playground import runs, training
 from playground.figures import training as figs
-from ui.common import fmt_int, page_intro, show_error
+from ui.common import fmt_int, page_intro, plain, show_error
 from ui.run_form import run_form
 
 page_intro("train")
@@ -82,8 +83,8 @@ def _badge(status: str) -> str:
 def _stop(run_id: str) -> None:
     if not REG.stop(run_id):
         info = runs.find_run(run_id)
-        if info is not None and info.remote:
-            runs.stop_remote(info)
+        if info is not None and info.remote:     # another process: say what Stop did
+            st.toast(runs.stop_remote(info), icon=":material/stop:", duration="long")
 
 
 def _resume(run_id: str) -> None:
@@ -113,7 +114,7 @@ def live_panel(run_id: str) -> None:
     going = runs.STATUSES[status].going if status in runs.STATUSES else False
     prog, steps, epochs = view["progress"], view["steps"], view["epochs"]
     classes = len(view["info"].get("classes") or []) or 10
-    st.markdown(f"### {name} &nbsp; {_badge(status)}")
+    st.markdown(f"### {plain(name)} &nbsp; {_badge(status)}")   # a name is text, never Markdown
     if info is not None and info.remote:
         st.caption(f"Trained by another process (pid {info.pid}); followed through its metrics file.")
     cols = st.columns(6)
@@ -169,15 +170,16 @@ def after_run(info: runs.RunInfo) -> None:
         return
     st.subheader("After the run: where it goes wrong")
     names = analysis["class_names"]
+    shown = [html.escape(str(n), quote=False) for n in names]   # plotly renders HTML (links) in labels
     c1, c2 = st.columns(2)
-    c1.plotly_chart(figs.confusion(analysis["confusion"], names), key="train_confusion", width="stretch")
-    c2.plotly_chart(figs.per_class(analysis["per_class_acc"], names), key="train_per_class", width="stretch")
+    c1.plotly_chart(figs.confusion(analysis["confusion"], shown), key="train_confusion", width="stretch")
+    c2.plotly_chart(figs.per_class(analysis["per_class_acc"], shown), key="train_per_class", width="stretch")
     if analysis["wrong"] and wrong is not None:
         st.markdown("**The most confidently wrong validation images**")
         cols = st.columns(8)
         for i, w in enumerate(analysis["wrong"][:16]):
             cols[i % 8].image(wrong[i], width="stretch",
-                              caption=f"{names[w['true']]} → {names[w['pred']]} ({w['confidence']:.0%})")
+                              caption=f"{plain(names[w['true']])} → {plain(names[w['pred']])} ({w['confidence']:.0%})")
         st.caption("Caption: true class → predicted class (the model's confidence).")
     elif not analysis["wrong"]:
         st.success("No validation image was misclassified.")
@@ -204,7 +206,7 @@ def watch_view() -> None:
     if err:
         show_error(f"Could not resume: {err}")
     if info.status == "damaged":
-        show_error(f"This run's files are damaged, so it cannot be shown or resumed: {info.problem}")
+        show_error(f"This run's files are damaged, so it cannot be shown or resumed: {plain(info.problem)}")
         return
     if info.can_resume and info.status != "failed" or info.status == "interrupted":
         c2.button("Resume", key="train_resume", on_click=_resume, args=(run_id,), width="stretch",
@@ -254,7 +256,7 @@ def compare_view() -> None:
     series = []
     for rid in chosen:
         _, epochs, _ = runs.read_metrics(by_id[rid].dir)
-        series.append({"name": by_id[rid].name, "epochs": epochs})
+        series.append({"name": html.escape(by_id[rid].name, quote=False), "epochs": epochs})
     st.plotly_chart(figs.compare_runs(series, metric or "val_acc"), key="train_compare_chart", width="stretch")
     rows = {by_id[r].name: {**_flat(by_id[r].config),
                             "result: val accuracy": by_id[r].summary.get("val_acc"),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import statistics
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +26,7 @@ import torch
 from PIL import Image
 
 from .. import images, paths
+from .dataset import DataError
 from .folders import Source
 from .layouts import Understood
 
@@ -33,6 +35,13 @@ CACHE_VERSION = 1        # bump when decoding changes what a cached tensor holds
 PREVIEWS = 8             # images per class kept for the inspection's preview grid
 PREVIEW_SIDE = 96        # their longer side at most, in pixels
 CHUNK = 256              # images per task handed to a worker
+
+# Memory budgets. A 3.5 MB zip of 19,999 8x8 PNGs asked for at 224 px decodes to 2.8 GB: the
+# decoded size (images x C x H x W bytes) is known from the headers and refused above this
+# before a pixel is decoded; the library holds about that size once (one preallocated tensor).
+MAX_DECODED_BYTES = 2 << 30          # 2 GiB: 20,000 images at 3x64x64 are 250 MB
+# Pixels :func:`scan` keeps of small images, at most (the rest are decoded again from the file).
+SCAN_KEEP_BYTES = 256 << 20
 
 
 # Threads pay off where PIL's C code (inflate, JPEG decode, resize: the GIL released) dominates,
@@ -90,6 +99,32 @@ def _save_json(path: Path, obj: Any) -> None:
         pass
 
 
+def decoded_bytes(n: int, shape: tuple[int, int, int]) -> int:
+    """Bytes of ``n`` images decoded at ``shape`` (C, H, W) as uint8."""
+    c, h, w = shape
+    return int(n) * int(c) * int(h) * int(w)
+
+
+def gb(n: float) -> str:
+    return f"{n / 2**30:,.2f} GB" if n >= 2**30 else f"{n / 2**20:,.1f} MB"
+
+
+def check_budget(n: int, shape: tuple[int, int, int], budget: int | None = None) -> int:
+    """The decoded size of ``n`` images at ``shape``; DataError in words above ``budget``
+    (default :data:`MAX_DECODED_BYTES`), saying the largest input size that fits."""
+    budget = MAX_DECODED_BYTES if budget is None else int(budget)
+    size = decoded_bytes(n, shape)
+    if size > budget:
+        c, h, w = shape
+        fits = math.isqrt(budget // max(1, n * c))
+        hint = (f"choose a smaller input size (at most {fits} px fits) or use fewer images"
+                if fits >= 4 else "use fewer images")
+        raise DataError(
+            f"{n:,} images at {c} x {h} x {w} pixels decode to {gb(size)}; the limit is "
+            f"{gb(budget)}, so that the server's memory holds. To fit, {hint}.")
+    return size
+
+
 def _parallel(n: int, work: Callable[[range], None], label: str, progress: Progress,
               threads: int) -> None:
     """``work`` on chunks of range(n), in a pool of ``threads`` (one: in this thread, no pool),
@@ -139,6 +174,8 @@ def scan(src: Source, und: Understood, progress: Progress = None, *,
         cached["sizes"] = [tuple(s) for s in cached["sizes"]]
         return cached
     n = len(und.items)
+    # pixels kept of n images of at most keep_side (3 channels) stay within SCAN_KEEP_BYTES
+    keep_side = min(keep_side, math.isqrt(SCAN_KEEP_BYTES // (3 * max(n, 1))))
     hashes: list[str] = [""] * n
     heads: list[tuple[int, int, str] | str] = [""] * n
     pixels: list[np.ndarray | None] = [None] * n
@@ -220,8 +257,12 @@ def decode(src: Source, found: dict[str, Any], shape: tuple[int, int, int],
     by_path = {m.path: m for m in src.members}
     items = found["items"]
     n = len(items)
+    check_budget(n, shape)
     pixels = found.get("pixels") or [None] * n
-    out = np.zeros((n, h, w, c), dtype=np.uint8)
+    # the one allocation of the decoded size, filled in place image by image (no list of
+    # arrays, no stack, no float copy)
+    x = torch.empty((n, c, h, w), dtype=torch.uint8)                          # (N, C, H, W)
+    rows = x.numpy()
     errors: list[str] = [""] * n
     want: dict[int, str] = {}                # the first PREVIEWS images of each class
     per: dict[str, int] = {}
@@ -234,20 +275,24 @@ def decode(src: Source, found: dict[str, Any], shape: tuple[int, int, int],
         for k in chunk:
             try:
                 img = pixels[k] if pixels[k] is not None else by_path[items[k][0]].read()
-                out[k], thumb = _fit(img, shape, k in want)
+                fitted, thumb = _fit(img, shape, k in want)
             except images.ImageError as e:
                 errors[k] = str(e)
                 continue
+            rows[k] = fitted.transpose(2, 0, 1)                               # (C, H, W)
             if thumb is not None:
                 small[k] = thumb
 
     to_read = [by_path[items[k][0]].size for k in range(n) if pixels[k] is None]
     _parallel(n, work, "Decoding images", progress, workers(to_read))
     kept = [k for k in range(n) if not errors[k]]
+    for j, k in enumerate(kept):         # the images that decoded moved up, in place
+        if j != k:
+            x[j] = x[k]
+    x = x[:len(kept)]
     previews: dict[str, list[torch.Tensor]] = {}
     for k in sorted(small):
         previews.setdefault(want[k], []).append(torch.from_numpy(small[k].copy()))
-    x = torch.from_numpy(out[kept]).permute(0, 3, 1, 2).contiguous()          # (N, C, H, W)
     result = {"x": x, "kept": torch.tensor(kept, dtype=torch.int64), "previews": previews,
               "skipped": [(items[k][0], f"corrupt: {errors[k]}") for k in range(n) if errors[k]]}
     _save_cached(path, result)

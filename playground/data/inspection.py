@@ -39,6 +39,7 @@ class Inspection:
     proposal: dict[str, Any] = field(default_factory=dict)  # RunConfig.model + "params", "macs"
     label: str = ""                           # the zip's or folder's name
     digest: str = ""                          # its content hash (the decode cache's key)
+    decoded_bytes: int = 0                    # images x C x H x W: memory the decoded data takes
 
     @property
     def total(self) -> int:
@@ -84,6 +85,9 @@ def _read(source: str | os.PathLike | bytes, cfg: dict[str, Any], progress: Prog
                 "decoding and training stay within minutes on a laptop CPU. Make a smaller "
                 f"{src.kind} (for example at most {max(1, limit // len(und.classes)):,} images per "
                 "class, chosen at random) and try again.")
+        if cfg.get("size"):     # the least it can decode to (gray), refused before any file is read
+            side = int(cfg["size"])
+            decoding.check_budget(len(und.items), (int(cfg.get("channels") or 1), side, side))
         # pixels=False (headers only): nothing decoded; else small images are decoded in the
         # same pass as their headers (no side above the input size's limit: their pixels fit
         # in memory), larger ones read again once the input size is known
@@ -93,20 +97,49 @@ def _read(source: str | os.PathLike | bytes, cfg: dict[str, Any], progress: Prog
             raise DataError("None of the images could be read: " +
                             "; ".join(f"{p}: {r}" for p, r in found["skipped"][:3]))
         shape = _shape(found, cfg)
+        decoding.check_budget(len(found["items"]), shape)     # from the headers, before decoding
         dec = decoding.decode(src, found, shape, progress) if pixels else {}
     return _Read(src.label, src.digest, und.layout, und.description, und.classes, found, shape, dec)
 
 
+def permute_rows_(x: torch.Tensor, perm: torch.Tensor | list[int]) -> torch.Tensor:
+    """``x`` reordered in place so that row i holds the old row ``perm[i]`` (``x[perm]`` without
+    a second copy of the data: one row of scratch, each cycle of the permutation followed)."""
+    p = [int(i) for i in perm]
+    done = bytearray(len(p))
+    tmp = torch.empty_like(x[0]) if len(p) else x
+    for start in range(len(p)):
+        if done[start] or p[start] == start:
+            continue
+        tmp.copy_(x[start])
+        i = start
+        while True:
+            done[i] = 1
+            j = p[i]
+            if j == start:
+                x[i].copy_(tmp)
+                break
+            x[i].copy_(x[j])
+            i = j
+    return x
+
+
 def _labelled(r: _Read) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """split -> (uint8 images, int64 labels) of the images that decoded."""
+    """split -> (uint8 images, int64 labels) of the images that decoded: views of the decoded
+    tensor, reordered in place so that each split is one contiguous block."""
     items = r.found["items"]
     split_of = [items[k][1] for k in r.decoded["kept"]]
     label = torch.tensor([r.classes.index(items[k][2]) for k in r.decoded["kept"]], dtype=torch.int64)
-    out = {}
+    groups = {split: [j for j, s in enumerate(split_of) if s == split] for split in SPLITS}
+    order = [j for split in SPLITS for j in groups[split]]
+    x = permute_rows_(r.decoded["x"], order)
+    label = label[torch.tensor(order, dtype=torch.int64)] if order else label
+    out, start = {}, 0
     for split in SPLITS:
-        idx = torch.tensor([j for j, s in enumerate(split_of) if s == split], dtype=torch.int64)
-        if len(idx):
-            out[split] = (r.decoded["x"][idx], label[idx])
+        m = len(groups[split])
+        if m:
+            out[split] = (x[start:start + m], label[start:start + m])
+        start += m
     if "train" not in out or len(torch.unique(out["train"][1])) < 2:
         raise DataError("Fewer than two classes have training images that could be decoded; "
                         "a classifier needs at least two.")
@@ -141,11 +174,14 @@ def load_own(cfg: dict[str, Any], progress: Progress = None) -> Dataset:
         vx, vy = parts["val"]
         g = torch.Generator().manual_seed(int(cfg["seed"]))
         order = torch.randperm(len(ty), generator=g)
-        tx, ty = tx[order], ty[order]
+        tx, ty = permute_rows_(tx, order), ty[order]
     else:
         g = torch.Generator().manual_seed(int(cfg["seed"]))
         ti, vi = stratified_split(ty, len(r.classes), float(cfg["val_fraction"]), g)
-        tx, ty, vx, vy = tx[ti], ty[ti], tx[vi], ty[vi]
+        perm = torch.cat([ti, vi])              # train then validation, in place: no copy
+        permute_rows_(tx, perm)
+        ty = ty[perm]
+        tx, ty, vx, vy = tx[:len(ti)], ty[:len(ti)], tx[len(ti):], ty[len(ti):]
     test = parts.get("test", (None, None))
     skipped = r.found["skipped"] + r.decoded["skipped"]
     notes = [f"{len(skipped):,} files skipped (not images, duplicates or corrupt)."] if skipped else []
@@ -195,7 +231,8 @@ def inspect_source(source: str | os.PathLike | bytes, *, progress: Progress = No
     model = propose_model(r.shape, len(r.classes))
     return Inspection(r.layout, r.description, list(r.classes), counts, sizes, modes,
                       found["skipped"] + r.decoded["skipped"], r.shape, mean, std, previews,
-                      _with_size(model, r.shape, len(r.classes)), r.label, r.digest)
+                      _with_size(model, r.shape, len(r.classes)), r.label, r.digest,
+                      decoding.decoded_bytes(len(kept), r.shape))
 
 
 def proposed_model(cfg: dict[str, Any], progress: Progress = None) -> dict[str, Any]:

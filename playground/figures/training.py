@@ -126,7 +126,10 @@ def lr_curve(lrs: Sequence[float], steps_per_epoch: int, title: str = "Learning 
 
 def live_lr(steps: list[dict]) -> go.Figure:
     x = [s["step"] for s in steps]
-    xs, ys = _thin(x, [s["lr"] for s in steps], 300)
+    # "lr" is optional in a step record (a run folder is read, never trusted): a gap, not a crash
+    lrs = [s.get("lr") if isinstance(s.get("lr"), (int, float)) and not isinstance(s.get("lr"), bool)
+           else None for s in steps]
+    xs, ys = _thin(x, lrs, 300)
     layout = _base_layout("Learning rate", 280)
     layout.update(xaxis=dict(title=dict(text="training step (batches)")),
                   yaxis=dict(title=dict(text="learning rate"), exponentformat="e", rangemode="tozero"))

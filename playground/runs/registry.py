@@ -170,16 +170,67 @@ def load_view(info: RunInfo) -> dict[str, Any]:
             "progress": info.progress, "info": info.info, "config": info.config}
 
 
-def stop_remote(info: RunInfo) -> bool:
-    """Ask another process training a run (``python -m playground train``) to stop: SIGINT,
-    which the CLI turns into a stop at the next step. True if a signal was sent."""
-    if not info.remote or not info.pid or info.pid == os.getpid():
-        return False
+# Stop on another process's run: SIGINT first (the CLI stops at the next step and writes
+# "stopped"); a run still going this many seconds later gets SIGTERM. A CLI run started in the
+# background (``... train &``) ignores SIGINT, so without the second signal Stop did nothing.
+STOP_GRACE_S = 3.0
+
+
+def _process_gone(pid: int, start: int | None) -> bool:
+    """The process has exited (a zombie counts as exited) or its pid now names another one."""
+    if not lock.pid_alive(pid):
+        return True
     try:
-        os.kill(int(info.pid), signal.SIGINT)
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        if stat[stat.rindex(")") + 2:].split()[0] == "Z":
+            return True
+    except (OSError, ValueError, IndexError):
+        pass
+    return start is not None and lock.process_start(pid) != start
+
+
+def _ended(info: RunInfo, pid: int, start: int | None, wait_s: float) -> bool:
+    """Wait up to ``wait_s`` for the process to exit or the run to leave a going status."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        if _process_gone(pid, start):
+            return True
+        now = read_run(info.dir, mark=False)
+        if now is not None and not (now.status in store.STATUSES and store.STATUSES[now.status].going):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.1)
+
+
+def stop_remote(info: RunInfo, grace_s: float = STOP_GRACE_S) -> str:
+    """Stop a run another process trains (``python -m playground train``): SIGINT, which the
+    CLI turns into a stop at the next step; if the run still goes ``grace_s`` later, SIGTERM.
+    Returns what happened, in words, for the page to show."""
+    held = lock.owner(info.dir)
+    pid = held.get("pid") if held else info.pid
+    if not info.remote or not isinstance(pid, int) or pid == os.getpid():
+        return "This run isn't trained by another process, so there is nothing to stop here."
+    start = lock.process_start(pid)
+    try:
+        os.kill(pid, signal.SIGINT)
+    except PermissionError:
+        return ("The process training this run belongs to another user of this computer, "
+                "so it can't be stopped from here.")
     except OSError:
-        return False
-    return True
+        return "The process training this run had already ended."
+    if _ended(info, pid, start, grace_s):
+        return "Stopped: the process training this run ended it at its next step."
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except OSError:
+        return "Stopped: the process training this run ended."
+    if _ended(info, pid, start, grace_s):
+        return (f"The run didn't answer Stop within {grace_s:g} s (a command started in the "
+                "background ignores Ctrl-C), so its process was ended. It shows as interrupted; "
+                "Resume continues it from its last checkpoint.")
+    return (f"The run didn't stop: its process (pid {pid}) ignored both Stop and the request to "
+            "end. Whoever started it can end it from its terminal.")
 
 
 def new_run_id(name: str = "") -> str:

@@ -217,7 +217,7 @@ class MetricsLog:
 
 
 # A record of each type needs these fields, numbers (the pages plot and format them).
-RECORD_FIELDS = {"step": ("step", "loss"), "epoch": ("epoch", "val_acc", "val_loss", "train_loss",
+RECORD_FIELDS = {"step": ("step", "loss"), "epoch": ("epoch", "step", "val_acc", "val_loss", "train_loss",
                                                       "train_acc")}
 
 

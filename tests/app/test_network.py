@@ -103,3 +103,39 @@ def test_exported_code_on_the_page_runs():
     import torch
 
     assert ns["MNISTSimpleCNN"]()(torch.zeros(1, 1, 28, 28)).shape == (1, 10)
+
+
+def test_a_500_layer_spec_renders_in_seconds_folded():
+    """Issue 10: a valid 500-layer spec took 211 s on every rerun (the diagram was quadratic)."""
+    import time
+
+    from tests.unit.test_network_figure import deep_spec
+
+    at = page("network").run()
+    at.text_area[0].set_value(json.dumps(deep_spec(networks.MAX_LAYERS, vary=True))).run()
+    t = time.perf_counter()
+    by_key(at.button, "net_apply_json").click().run()
+    first = time.perf_counter() - t
+    assert_ok(at)
+    assert not at.error and len(at.session_state.net_spec["layers"]) == 500
+    t = time.perf_counter()
+    at.run()
+    again = time.perf_counter() - t
+    assert first < 10 and again < 5, (first, again)
+    notes = [a.get("text", "") for c in at.get("plotly_chart") if c.proto.spec
+             for a in json.loads(c.proto.spec)["layout"].get("annotations", [])]
+    assert any("more<br>layers" in n for n in notes)                      # the folded diagram
+    assert len(at.dataframe[0].value) == 500                              # the table keeps every row
+
+
+def test_a_specs_description_is_text():
+    from tests.app.test_user_text import HOSTILE as hostile, active
+
+    spec = {"name": "Tiny", "description": hostile, "input_shape": [1, 8, 8],
+            "layers": [{"type": "flatten"}, {"type": "linear", "out": 2}]}
+    at = page("network").run()
+    at.text_area[0].set_value(json.dumps(spec)).run()
+    by_key(at.button, "net_apply_json").click().run()
+    assert_ok(at)
+    shown = [str(c.value) for c in at.caption if "pixel" in str(c.value)]
+    assert shown and not active(shown[0]), shown

@@ -208,3 +208,35 @@ def test_overlay():
     assert (full == images.colormap()[255]).all()
     assert images.overlay(photo, heat, 0.5).shape == (10, 10, 3)
     assert images.upscale(np.zeros((32, 32, 3))).shape == (256, 256, 3)
+
+
+# -- crafted TIFFs named .png: Pillow's own exceptions become ImageError in words -----------------
+def _tiff_with_entry(tag: int, typ: int | None = None, value: int | None = None,
+                     count: int | None = None) -> bytes:
+    """A 16x16 little-endian TIFF with one IFD entry rewritten (type, count or value)."""
+    buf = io.BytesIO()
+    Image.new("RGB", (16, 16), (1, 2, 3)).save(buf, "TIFF")
+    b = bytearray(buf.getvalue())
+    off = struct.unpack("<I", b[4:8])[0]
+    for i in range(struct.unpack("<H", b[off:off + 2])[0]):
+        e = off + 2 + 12 * i
+        t, ty, cnt, val = struct.unpack("<HHII", b[e:e + 12])
+        if t == tag:
+            b[e:e + 12] = struct.pack("<HHII", t, ty if typ is None else typ,
+                                      cnt if count is None else count, val if value is None else value)
+    return bytes(b)
+
+
+@pytest.mark.parametrize("entry", [
+    dict(tag=273, typ=2), dict(tag=273, typ=5), dict(tag=273, typ=12),     # offsets: text, fraction, float
+    dict(tag=259, value=99), dict(tag=259, value=7), dict(tag=277, value=99),
+    dict(tag=258, value=0xFFFF), dict(tag=262, value=0xFFFF), dict(tag=279, count=1000),
+    dict(tag=256, value=0x7FFFFFFF)])
+def test_crafted_tiff_named_png_is_refused_in_words(entry, tmp_path):
+    data = _tiff_with_entry(**entry)
+    (tmp_path / "photo.png").write_bytes(data)          # what the learner uploads, named .png
+    for fn in (images.decode, images.probe, images.load_image):
+        try:
+            fn((tmp_path / "photo.png").read_bytes())
+        except images.ImageError as e:
+            assert "Traceback" not in str(e) and str(tmp_path) not in str(e) and str(e)[0].isupper()

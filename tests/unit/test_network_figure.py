@@ -1,0 +1,84 @@
+"""The inspector's block diagram on long networks: linear cost, folded, the failing layer kept,
+and names drawn as text (issue 10, items 6 and 7)."""
+from __future__ import annotations
+
+import json
+import time
+
+from playground import networks
+from playground.figures import network as fig_net
+from playground.summary import summarize
+
+
+def deep_spec(n: int, vary: bool = False, break_at: int | None = None) -> dict:
+    """``n`` layers: conv/relu pairs (channels 8, 9, 10, ... when ``vary``, so no two boxes are
+    alike), then flatten and linear; ``break_at`` gives that conv a wrong in_channels."""
+    layers: list[dict] = []
+    while len(layers) < n - 2:
+        if len(layers) % 2:
+            layers.append({"type": "relu"})
+        else:
+            conv = {"type": "conv2d", "out": 8 + (len(layers) // 2) % 50 if vary else 8,
+                    "kernel": 3, "padding": 1}
+            if break_at is not None and len(layers) == break_at:
+                conv["in"] = 999
+            layers.append(conv)
+    layers += [{"type": "flatten"}, {"type": "linear", "out": 10}]
+    return networks.from_json(json.dumps({"name": "deep", "input_shape": [3, 8, 8], "layers": layers}))
+
+
+def cost(spec: dict) -> float:
+    t = time.perf_counter()
+    fig = fig_net.block_diagram(summarize(spec, tuple(spec["input_shape"])))
+    fig.to_json()
+    return time.perf_counter() - t
+
+
+def test_500_layers_render_fast_and_cost_grows_linearly():
+    big = deep_spec(networks.MAX_LAYERS, vary=True)
+    assert len(json.dumps(big)) < 30_000 and len(big["layers"]) == 500
+    assert cost(big) < 10                     # was 211 s for the whole inspector
+    cost(deep_spec(100, vary=True))           # warm-up
+    small = min(cost(deep_spec(100, vary=True)) for _ in range(2))
+    large = min(cost(deep_spec(400, vary=True)) for _ in range(2))
+    assert large < 4 * small * 1.5 + 0.5, (small, large)   # was ~16x (quadratic)
+
+
+def test_long_networks_are_folded():
+    s = summarize(deep_spec(500))
+    boxes = fig_net.fold(fig_net.boxes(s))
+    assert [b.label for b in boxes] == ["249x Conv+ReLU", "Flatten", "FC"]
+    assert sum(b.rows for b in boxes) == len(s.rows)          # every layer is accounted for
+    varied = summarize(deep_spec(500, vary=True))
+    boxes = fig_net.fold(fig_net.boxes(varied))
+    assert len(boxes) <= fig_net.MAX_BOXES + 2
+    assert sum(b.rows for b in boxes) == len(varied.rows)
+    assert any(b.label.startswith("... ") and "more" in b.label for b in boxes)
+    fig = fig_net.block_diagram(varied)
+    assert len(fig.layout.shapes) <= fig_net.MAX_BOXES + 4
+
+
+def test_the_folded_figure_keeps_the_first_failing_layer():
+    s = summarize(deep_spec(500, vary=True, break_at=300))
+    assert s.error is not None
+    first_bad = next(r for r in s.rows if r.output_shape is None)
+    boxes = fig_net.fold(fig_net.boxes(s))
+    assert len(boxes) <= fig_net.MAX_BOXES + 4
+    bad = [b for b in boxes if b.kind == "error"]
+    assert bad and first_bad.name in bad[0].detail
+    text = " ".join(a.text for a in fig_net.block_diagram(s).layout.annotations)
+    assert "does not fit" in text
+
+
+def test_short_networks_are_not_folded():
+    s = summarize(networks.preset("mnist_simple_cnn"))
+    assert fig_net.fold(fig_net.boxes(s)) == fig_net.boxes(s)
+
+
+def test_names_in_figures_are_text():
+    spec = networks.preset("mnist_simple_cnn")
+    spec["name"] = "<a href='http://host/x'>click</a><img src=http://host/p.png>"
+    s = summarize(spec)
+    fig = fig_net.fc_comparison_figure(s)
+    labels = " ".join(fig.data[0].y)
+    assert "<a " not in labels and "<img" not in labels and "&lt;a href" in labels
