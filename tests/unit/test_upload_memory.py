@@ -44,7 +44,9 @@ def test_loading_tiny_images_at_224_px_peaks_near_the_decoded_size():
     print(f"decoded {out['decoded'] / 2**20:.0f} MB, peak growth {out['growth'] / 2**20:.0f} MB, "
           f"ratio {ratio:.2f}x")
     assert out["shape"] == [3, 224, 224]
-    assert out["growth"] < 3 * out["decoded"] + (300 << 20)
+    # Loose on purpose: ru_maxrss has measured 2.0x here and 4.8x in a fresh clone's CI run (the
+    # bench prints the figure). The bug it guards against, float64 copies of whole chunks, is 8x+.
+    assert out["growth"] < 6 * out["decoded"] + (300 << 20)
 
 
 def test_over_the_budget_is_refused_before_decoding_fast_and_small():
