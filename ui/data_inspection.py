@@ -6,12 +6,21 @@ may change the input size and channels.
 
     own = own_data_widgets(defaults)   # in the form's data column; None until there is data
     show_inspection(own)               # full width, below the form's columns
+    raw = upload_for(cfg.data)         # the zip's bytes for Registry.start(..., upload=raw)
+
+An uploaded zip is inspected from its bytes in memory and written to disk only when a run on it
+starts (playground.runs.uploads keeps it for the runs that use it). What stays in the server's
+memory: Streamlit's uploader holds the bytes for the session (see the README); the inspection
+is cached by the zip's content hash, and holds no bytes of the zip.
 """
 from __future__ import annotations
 
 import hashlib
 import html
+import math
 import os
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +29,8 @@ import streamlit as st
 
 from playground import data, networks, paths
 from playground.code.safety import is_loopback
+from playground.data.decoding import MAX_DECODED_BYTES, decoded_bytes, gb
+from playground.runs import uploads
 from playground.figures import data as figs
 from ui.common import fmt_int, plain, show_error
 
@@ -42,9 +53,11 @@ class OwnData:
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def _inspect(digest: str, source: str) -> data.Inspection:
-    """The inspection of ``source``, cached by ``digest`` (the upload's content hash, or the
-    folder's path and file listing): a rerun, another tab, another session reuse it. The
+def _inspect(digest: str, _source: str | bytes) -> data.Inspection:
+    """The inspection of ``_source`` (a folder's path or a zip's bytes, left out of the cache
+    key: the cache neither hashes nor keeps the bytes), cached by ``digest`` (the upload's
+    content hash, or the folder's path and file listing): a rerun, another tab, another session
+    reuse it. The
     progress bar is made here, inside the cached function, so Streamlit can replay it (an
     element made outside could not be); updates are thinned to every 5%."""
     bar = st.progress(0.0, text="Reading your images ...")
@@ -57,7 +70,7 @@ def _inspect(digest: str, source: str) -> data.Inspection:
             bar.progress(fraction, text=message)
 
     try:
-        return data.inspect_source(source, progress=progress)
+        return data.inspect_source(_source, progress=progress)
     finally:
         bar.empty()
 
@@ -103,15 +116,8 @@ def _source() -> tuple[str, str, str, str] | None:
             st.info("Upload a zip with one folder of images per class, or train/ and val/ "
                     "folders holding the class folders.")
             return None
-        raw = up.getvalue()
-        digest = hashlib.sha256(raw).hexdigest()
-        path = paths.runs_dir() / "uploads" / f"{digest[:16]}.zip"
-        if not path.exists():   # the run reads it from here; content-named, written once
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".part")
-            tmp.write_bytes(raw)
-            tmp.replace(path)
-        return "zip", str(path), digest, up.name
+        digest = _upload_digest(up)     # the run will read the zip from this path, once kept
+        return "zip", str(uploads.path_for(digest)), digest, up.name
     text = st.text_input("Folder on the server", key="train_folder", placeholder="/data/cats_vs_dogs",
                          help="A folder on the computer that runs the app, holding one folder per "
                               "class (or train/ and val/ folders).")
@@ -129,10 +135,66 @@ def _source() -> tuple[str, str, str, str] | None:
     return "folder", str(folder), _folder_digest(folder), folder.name
 
 
-def _inspection(path: str, digest: str) -> data.Inspection | None:
-    """The cached inspection (a progress bar the first time); errors shown in words."""
+def _upload_digest(up) -> str:
+    """SHA-256 of the uploaded file, hashed once per upload (not on every rerun)."""
+    fid, digest = st.session_state.get("train_zip_digest") or ("", "")
+    if fid != up.file_id:
+        digest = hashlib.sha256(up.getvalue()).hexdigest()    # getvalue: the shared bytes, no copy
+        st.session_state["train_zip_digest"] = (up.file_id, digest)
+    return digest
+
+
+# Streamlit (1.67) keeps an uploaded file's bytes per session (its uploaded-file manager) and
+# removes them when the session shuts down. A closed tab's session is kept
+# server.disconnectedSessionTTL seconds (120) for a reconnect; after that its storage (a TTL
+# cache with no removal hook) lets it go without shutting it down, so nothing removes its files.
+# The Training page sweeps them: files of a session not active for longer than the TTL go.
+_LAST_ACTIVE: dict[str, float] = {}      # session id -> when it was last seen active
+_SWEEP = threading.Lock()
+
+
+def release_closed_uploads() -> int:
+    """Drop the uploaded files of sessions gone for longer than the disconnected-session TTL
+    (a tab closed more than ~2 minutes ago); returns how many sessions were swept."""
     try:
-        return _inspect(digest, path)
+        from streamlit.runtime import Runtime
+        rt = Runtime.instance()
+        mgr = rt.uploaded_file_mgr
+        held = getattr(mgr, "file_storage", None)          # the in-memory manager's files
+        if not isinstance(held, dict):
+            return 0
+        ttl = float(st.get_option("server.disconnectedSessionTTL") or 0)
+        now, swept = time.monotonic(), 0
+        with _SWEEP:
+            for sid in list(held):
+                if rt.is_active_session(sid):
+                    _LAST_ACTIVE[sid] = now
+                elif now - _LAST_ACTIVE.setdefault(sid, now) > ttl + 5:
+                    mgr.remove_session_files(sid)
+                    _LAST_ACTIVE.pop(sid, None)
+                    swept += 1
+            for sid in [s for s in _LAST_ACTIVE if s not in held]:
+                _LAST_ACTIVE.pop(sid, None)
+        return swept
+    except Exception:  # noqa: BLE001 - Streamlit's internals moved: keep serving the page
+        return 0
+
+
+def upload_for(data_cfg: dict) -> bytes | None:
+    """The bytes of the zip uploaded in this session when ``data_cfg`` (a run's data config)
+    trains on it, for ``Registry.start(..., upload=...)`` to keep; else None."""
+    up = st.session_state.get("train_zip")
+    if data_cfg.get("name") != "zip" or up is None or not hasattr(up, "file_id"):
+        return None
+    return up.getvalue() if str(uploads.path_for(_upload_digest(up))) == data_cfg.get("path") else None
+
+
+def _inspection(name: str, path: str, digest: str) -> data.Inspection | None:
+    """The cached inspection (a progress bar the first time); errors shown in words. A zip is
+    read from the uploader's bytes (nothing written to disk)."""
+    up = st.session_state.get("train_zip") if name == "zip" else None
+    try:
+        return _inspect(digest, up.getvalue() if up is not None else path)
     except data.DataError as err:
         head, _, layouts = str(err).partition("\n")   # a layout not understood: the expected ones
         show_error(f"This data cannot be used: {head}")
@@ -176,7 +238,7 @@ def own_data_widgets(defaults: dict) -> OwnData | None:
     if got is None:
         return None
     name, path, digest, label = got
-    insp = _inspection(path, digest)
+    insp = _inspection(name, path, digest)
     if insp is None:
         return None
     size, channels, shape = _shape_widgets(insp)
@@ -269,8 +331,22 @@ def show_inspection(own: OwnData) -> None:
                             f"{fmt_int(p['params'])} parameters and {fmt_int(p.get('macs') or 0)} "
                             f"multiply-adds per {' x '.join(map(str, insp.input_shape))} image "
                             "(the Model column shows the network you pick, at the size you pick).")
+        _decoded(own)
         _skipped(insp)
         _previews(insp)
+
+
+def _decoded(own: OwnData) -> None:
+    """The decoded size at the chosen input, against the budget (the run is refused over it)."""
+    insp = own.inspection
+    n = insp.decoded_bytes // max(1, math.prod(insp.input_shape))        # images that decoded
+    size = decoded_bytes(n, own.input_shape)
+    text = (f"**Decoded:** {gb(size)} of {gb(MAX_DECODED_BYTES)} allowed ({fmt_int(n)} images x "
+            f"{' x '.join(map(str, own.input_shape))} bytes: the memory the run holds them in).")
+    if size > MAX_DECODED_BYTES:
+        st.warning(text + " Choose a smaller input size or gray, or the run will be refused.")
+    else:
+        st.markdown(text)
 
 
 def _fmt(v) -> str:

@@ -39,6 +39,7 @@ def mean_std(x: torch.Tensor, chunk: int | None = None) -> tuple[tuple[float, ..
         s += part.sum(dim=(0, 2, 3)).double()
         s2 += part.square_().sum(dim=(0, 2, 3)).double()
         count += part.shape[0] * part.shape[2] * part.shape[3]
+        del part        # else the next chunk is made while this one lives: two chunks at the peak
     mean = s / max(count, 1)
     std = (s2 / max(count, 1) - mean * mean).clamp_min(1e-12).sqrt()
     return tuple(round(float(m), 4) for m in mean), tuple(round(max(float(v), 1e-3), 4) for v in std)

@@ -10,6 +10,8 @@
                          the end: {"test_loss", "test_acc", "n_test", "epoch", "model"}
 
     <id>/lock.json       who trains the run now (playground.runs.lock)
+    <id>/owner.json      {"owner": the owner id of the browser that started it} (runs.owners);
+                         absent for a run started from the command line
 
 JSON files are replaced atomically (a reader never sees half a file; a failed write leaves no
 temporary file and raises :class:`RunWriteError`); metrics.jsonl is appended, and a half-written
@@ -163,12 +165,13 @@ def read_folder(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any], list[str
     return out[0], out[1], problems
 
 
-def write_config(run_dir: Path, run_id: str, created: float, config: dict[str, Any]) -> None:
+def write_config(run_dir: Path, run_id: str, created: float, config: dict[str, Any], **extra: Any) -> None:
+    """config.json; ``extra``: facts of the run beside its settings (``world_size``)."""
     try:
         Path(run_dir).mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise write_error("the run's folder", e) from e
-    atomic_json(Path(run_dir) / CONFIG, {"id": run_id, "created": created, "config": config})
+    atomic_json(Path(run_dir) / CONFIG, {"id": run_id, "created": created, "config": config, **extra})
 
 
 def read_config(run_dir: Path) -> dict[str, Any]:
@@ -182,6 +185,20 @@ def write_status(run_dir: Path, status: dict[str, Any]) -> None:
 
 def read_status(run_dir: Path) -> dict[str, Any]:
     return read_json(Path(run_dir) / STATUS)
+
+
+OWNER = "owner.json"
+
+
+def write_owner(run_dir: Path, owner: str) -> None:
+    """owner.json: the owner id (a hash, never a browser's token) of whoever started the run."""
+    atomic_json(Path(run_dir) / OWNER, {"owner": owner})
+
+
+def read_owner(run_dir: Path) -> str | None:
+    """The owner id of the run, None when it has none (a CLI run) or it is unreadable."""
+    owner = read_json(Path(run_dir) / OWNER).get("owner")
+    return owner if isinstance(owner, str) and owner else None
 
 
 # -- metrics.jsonl -----------------------------------------------------------------------------
