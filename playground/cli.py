@@ -36,7 +36,7 @@ from . import networks, paths, runs  # noqa: E402
 from .data import (DATASETS, SHAPE_CLASSES, DataError, Dataset, data_config, load_data,  # noqa: E402
                    propose_model, shapes_val_count)
 from .training import (OPTIMIZERS, SCHEDULES, TORCHVISION_IMAGE_SIZE, Run, RunConfig,  # noqa: E402
-                       TrainingError)
+                       TrainingError, distributed)
 if _GC_ON:
     gc.enable()
 
@@ -92,8 +92,14 @@ def own_data(data: dict[str, Any], progress=None) -> Dataset | None:
 
 
 def run_config(a: argparse.Namespace, ds: Dataset | None = None) -> RunConfig:
-    """The RunConfig of ``train``'s arguments (no arguments: ``RunConfig()`` itself); ``ds``:
-    the zip's or folder's data, loaded (:func:`own_data`)."""
+    """The RunConfig of ``train``'s arguments (no arguments: ``RunConfig()`` itself; ``--config``:
+    that file's); ``ds``: the zip's or folder's data, loaded (:func:`own_data`)."""
+    if a.config:
+        try:
+            saved = json.loads(Path(a.config).read_text())
+            return RunConfig.from_dict(saved.get("config", saved))   # a config.json, or RunConfig's dict
+        except (OSError, ValueError, TypeError, AttributeError) as e:
+            raise SystemExit(f"--config {a.config}: not a run's settings ({e}).") from e
     data = _data_cfg(a)
     if ds is None:
         ds = own_data(data)
@@ -169,12 +175,19 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--name", default=D.name, help="the run's name in the app")
     t.add_argument("--runs-dir", help="runs folder (default $PLAYGROUND_RUNS_DIR or ./runs)")
     t.add_argument("--resume", metavar="RUN_ID", help="continue an interrupted or stopped run")
+    t.add_argument("--config", help="a run's settings as JSON (a config.json or RunConfig's dict); "
+                                    "the training options above are then ignored")
+    t.add_argument("--run-id", help=argparse.SUPPRESS)      # the app's launcher names the run
     t.add_argument("--quiet", action="store_true", help="no progress on stderr")
     t.add_argument("--progress", choices=["auto", "inplace", "epochs"], default="auto",
                    help="inplace: one line updated in place (a terminal); epochs: a line per epoch "
                         "(a pipe or a log file); auto: inplace when stderr is a terminal")
     r = sub.add_parser("runs", help="list the runs in the runs folder as JSON lines")
     r.add_argument("--runs-dir")
+    e = sub.add_parser("export", help="write a run as a standalone folder: train.py, model.py, the data")
+    e.add_argument("run", help="a run id (see `runs`) or a run folder")
+    e.add_argument("--out", required=True, help="the folder to write (new or empty)")
+    e.add_argument("--runs-dir")
     sub.add_parser("app", help="start the Streamlit app (from a source checkout)",
                    description="Any further arguments go to streamlit run, e.g. --server.port 8502.")
     return ap
@@ -332,42 +345,47 @@ def _read_ahead(data: dict[str, Any] | None) -> int | None:
 
 
 def cmd_train(a: argparse.Namespace) -> int:
-    data = None if a.resume else _data_cfg(a)
+    data = None if a.resume else run_config(a).data if a.config else _data_cfg(a)
     child = _read_ahead(data)
     _import_optimizer_machinery()
+    group = distributed.init(a.device)   # under torchrun: its process group; else one process
     if a.threads:
         import torch
 
         torch.set_num_threads(a.threads)
     inplace = a.progress == "inplace" or (a.progress == "auto" and sys.stderr.isatty())
-    reg = runs.Registry(Path(a.runs_dir) if a.runs_dir else runs.runs_dir(), max_concurrent=1)
-    t0 = time.time()
+    root = Path(a.runs_dir) if a.runs_dir else runs.runs_dir()
+    reg = runs.Registry(root, max_concurrent=1)
+    t0, quiet = time.time(), a.quiet or not group.main    # torchrun: rank 0 reports
     try:
         if a.resume:
-            rid = reg.resume(a.resume)
+            run = distributed.start_rank(group, lambda: reg.get(reg.resume(a.resume)), root, resume=True)
         else:
             if child:
                 os.waitpid(child, 0)
-            shown = _loading_line if inplace and not a.quiet else None
+            shown = _loading_line if inplace and not quiet else None
             ds = _in_a_thread_of_its_own(lambda: own_data(data, shown))
-            rid = reg.start(run_config(a, ds), dataset=ds)
+            run = distributed.start_rank(group, lambda: reg.get(reg.start(
+                run_config(a, ds), dataset=ds, run_id=a.run_id)), root, dataset=ds)
     except (TrainingError, DataError) as e:
         print(f"error: {e}", file=sys.stderr)
+        distributed.teardown()
         return 2
     except KeyboardInterrupt:
         print("\nstopped while reading the data; no run was started", file=sys.stderr)
         return 130
-    run = reg.get(rid)
-    assert run is not None
-    progress = None
-    if not a.quiet:
-        progress = Progress(sys.stderr, inplace)
-        print(f"run {rid} in {run.dir}", file=sys.stderr)
+    if group.world > 1:     # every rank stops at the same step, however many signals come
+        distributed.on_stop_signals(run.stop_event.set)
+    progress = None if quiet else Progress(sys.stderr, inplace)
+    if progress:
+        print(f"run {run.id} in {run.dir}" + (f", {group.world} processes" if group.world > 1 else ""), file=sys.stderr)
     _follow(run, reg, progress)
     out = _result(run, time.time() - t0)
-    if not a.quiet and out["error"]:
+    distributed.teardown()
+    if not quiet and out["error"]:
         print(f"error: {out['error']}", file=sys.stderr)
-    print(json.dumps(out), flush=True)
+    if group.main:
+        print(json.dumps(out), flush=True)
     return {"finished": 0, "stopped": 130}.get(out["status"], 1)
 
 
@@ -376,6 +394,19 @@ def cmd_runs(a: argparse.Namespace) -> int:
         print(json.dumps({"id": r.id, "name": r.name, "status": r.status, "dir": str(r.dir), **(
                           {"problem": r.problem} if r.problem else {}),
                           **{k: v for k, v in r.summary.items() if k in ("val_acc", "val_loss", "epochs")}}))
+    return 0
+
+
+def cmd_export(a: argparse.Namespace) -> int:
+    from .export import ExportError, export_run
+
+    try:
+        out = export_run(a.run, a.out, runs_dir=a.runs_dir)
+    except ExportError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"exported to {out}: cd there and run `python train.py` or "
+          "`torchrun --nproc_per_node=2 train.py`", file=sys.stderr)
     return 0
 
 
@@ -398,4 +429,4 @@ def main(argv: list[str] | None = None) -> int:
     if extra and a.command != "app":
         ap.error(f"unrecognized arguments: {' '.join(extra)}")
     a.streamlit_args = extra
-    return {"train": cmd_train, "runs": cmd_runs, "app": cmd_app}[a.command](a)
+    return {"train": cmd_train, "runs": cmd_runs, "export": cmd_export, "app": cmd_app}[a.command](a)

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import paths, training   # the training package imports runs.store: use it by attribute
-from . import lock, store
+from . import lock, owners, store, uploads
 
 # Another process's run counts as live while its heartbeat (written every second) is this fresh.
 HEARTBEAT_TIMEOUT_S = 20.0
@@ -61,6 +61,7 @@ class RunInfo:
     live: bool = False            # trained right now by this process
     remote: bool = False          # trained right now by another process
     problem: str = ""             # what is wrong with a damaged run's files
+    owner: str | None = None      # owner id of the browser that started it (None: the CLI)
 
     @property
     def can_resume(self) -> bool:
@@ -136,7 +137,7 @@ def read_run(run_dir: Path, *, mark: bool = True) -> RunInfo | None:
         last_checkpoint=lastp if lastp.is_file() else None, summary=summary,
         error=problem or error, message=problem or message, pid=st.get("pid"),
         heartbeat=st.get("heartbeat"), progress=st.get("progress") or {}, info=st.get("info") or {},
-        live=live, remote=remote, problem=problem)
+        live=live, remote=remote, problem=problem, owner=store.read_owner(run_dir))
 
 
 def _damaged(run_dir: Path, problem: str) -> RunInfo:
@@ -203,10 +204,13 @@ def _ended(info: RunInfo, pid: int, start: int | None, wait_s: float) -> bool:
         time.sleep(0.1)
 
 
-def stop_remote(info: RunInfo, grace_s: float = STOP_GRACE_S) -> str:
+def stop_remote(info: RunInfo, grace_s: float = STOP_GRACE_S, *, mode: str = "single",
+                owner: str | None = None) -> str:
     """Stop a run another process trains (``python -m playground train``): SIGINT, which the
     CLI turns into a stop at the next step; if the run still goes ``grace_s`` later, SIGTERM.
-    Returns what happened, in words, for the page to show."""
+    Returns what happened, in words, for the page to show. ``mode``, ``owner``: who asks
+    (:mod:`.owners`); a browser that may not stop the run gets :class:`owners.NotYourRun`."""
+    owners.check(mode, info.owner, owner, "stop")
     held = lock.owner(info.dir)
     pid = held.get("pid") if held else info.pid
     if not info.remote or not isinstance(pid, int) or pid == os.getpid():
@@ -241,36 +245,53 @@ def new_run_id(name: str = "") -> str:
 class Registry:
     """The runs this process trains: a queue and at most ``max_concurrent`` worker threads."""
 
-    def __init__(self, root: str | os.PathLike | None = None, max_concurrent: int = 1):
+    def __init__(self, root: str | os.PathLike | None = None, max_concurrent: int = 1,
+                 mode: str = "single"):
         self.root = Path(root) if root else runs_dir()
+        self.mode = mode       # owners.MODES: who may stop, resume, delete, unless a call says
         self.max_concurrent = max(1, int(max_concurrent))
         self.lock = threading.Lock()
         self.runs: dict[str, training.Run] = {}
         self.queue: list[str] = []
 
     # -- launching -------------------------------------------------------------------------
-    def start(self, config: "training.RunConfig | dict[str, Any]", *, dataset=None) -> str:
+    def start(self, config: "training.RunConfig | dict[str, Any]", *, dataset=None,
+              owner: str | None = None, upload: bytes | None = None, run_id: str | None = None) -> str:
         """Create the run folder and queue the run; it starts as soon as a slot is free.
-        ``dataset``: data already made (tests) instead of loading ``config.data``."""
+        ``dataset``: data already made (tests) instead of loading ``config.data``. ``owner``:
+        the owner id of the browser starting it (:mod:`.owners`). ``upload``: the bytes of the
+        zip it trains on, kept in the uploads folder (:mod:`.uploads`; its path becomes
+        ``data.path``). ``run_id``: the id chosen by whoever launched the process (the app's
+        torchrun launcher, :mod:`.launch`), else a new one."""
         cfg = config if isinstance(config, training.RunConfig) else training.RunConfig.from_dict(config)
         cfg.validate()
-        rid = new_run_id(cfg.name or cfg.label())
+        rid = run_id or new_run_id(cfg.name or cfg.label())
         if not cfg.name:
             cfg.name = f"{cfg.label()} #{len(list_runs(self.root)) + 1}"
-        run = training.Run(rid, self.root / rid, cfg, dataset=dataset)
-        try:    # checked before the run starts: a read-only or full runs folder says so here
-            run.start_files()
-            lock.acquire(run.dir)
-        except OSError as e:
-            shutil.rmtree(run.dir, ignore_errors=True)     # the new folder is ours alone
-            raise training.TrainingError(f"Can't start the run: {store.write_error('the runs folder', e)}") \
-                from e
+        with uploads.LOCK:      # the zip is named by config.json before any prune can run
+            if upload is not None:
+                try:
+                    cfg.data = {**cfg.data, "path": str(uploads.keep(upload, self.root))}
+                except uploads.UploadError as e:
+                    raise training.TrainingError(str(e)) from e
+            run = training.Run(rid, self.root / rid, cfg, dataset=dataset)
+            try:    # checked before the run starts: a read-only or full runs folder says so here
+                run.start_files()
+                if owner:
+                    store.write_owner(run.dir, owner)
+                lock.acquire(run.dir)
+            except OSError as e:
+                shutil.rmtree(run.dir, ignore_errors=True)     # the new folder is ours alone
+                uploads.prune(self.root)
+                raise training.TrainingError(f"Can't start the run: {store.write_error('the runs folder', e)}") \
+                    from e
         self._enqueue(run)
         return rid
 
-    def resume(self, run_id: str) -> str:
+    def resume(self, run_id: str, owner: str | None = None, *, mode: str | None = None) -> str:
         """Continue an interrupted / stopped / failed run from its last checkpoint (from the
-        start when it has none), in the same folder."""
+        start when it has none), in the same folder. ``owner``, ``mode``: :meth:`check`."""
+        self.check(run_id, owner, "resume", mode)
         live = self.get(run_id)
         if live is not None and not live.done.is_set():
             raise training.TrainingError("This run is still going.")
@@ -331,8 +352,45 @@ class Registry:
             self._pump()
 
     # -- controlling -----------------------------------------------------------------------
-    def stop(self, run_id: str) -> bool:
-        """Stop a run at its next step (or take it out of the queue). True if it was live."""
+    def check(self, run_id: str, owner: str | None, action: str, mode: str | None = None) -> None:
+        """:class:`owners.NotYourRun` when the browser ``owner`` may not ``action`` the run in
+        ``mode`` (a server's :func:`owners.server_mode`; None: this registry's ``mode``)."""
+        owners.check(mode or self.mode, store.read_owner(self.root / run_id), owner, action)
+
+    def may_control(self, info: RunInfo, owner: str | None, mode: str | None = None) -> bool:
+        return owners.may_control(mode or self.mode, info.owner, owner)
+
+    def delete(self, run_id: str, owner: str | None = None, *, mode: str | None = None) -> None:
+        """Delete a run's folder (not while it trains), and the uploaded zip it used when no
+        other run uses it. :class:`training.TrainingError` in words when it can't."""
+        self.check(run_id, owner, "delete", mode)
+        info = find_run(run_id, self.root)
+        if info is None:
+            raise training.TrainingError("This run is already gone.")
+        live = self.get(run_id)
+        if info.remote or info.live or live is not None and not live.done.is_set():
+            raise training.TrainingError("This run is still going: stop it first, then delete it.")
+        if live is not None and live.thread is not None:
+            live.thread.join(5.0)    # its thread frees the lock file after `done`: let it finish
+        with uploads.LOCK:
+            try:
+                shutil.rmtree(info.dir)
+            except OSError as e:
+                raise training.TrainingError(f"The run's folder could not be deleted: "
+                                             f"{e.strerror or type(e).__name__}.") from e
+            uploads.prune(self.root)
+        with self.lock:
+            self.runs.pop(run_id, None)
+        with _LIVE_LOCK:
+            _LIVE.pop(run_id, None)
+
+    def stop(self, run_id: str, owner: str | None = None, *, mode: str | None = None) -> bool:
+        """Stop a run at its next step (or take it out of the queue). True if it was live.
+        ``owner``, ``mode``: who asks and the server's mode (:meth:`check`)."""
+        self.check(run_id, owner, "stop", mode)
+        return self._halt(run_id)
+
+    def _halt(self, run_id: str) -> bool:
         with self.lock:
             run = self.runs.get(run_id)
             queued = run_id in self.queue
@@ -365,7 +423,7 @@ class Registry:
 
     def stop_all(self, timeout: float = 10.0) -> None:
         for r in self.live():
-            self.stop(r.id)
+            self._halt(r.id)
         for r in list(self.runs.values()):
             r.done.wait(timeout)
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..data import AUGMENT_DEFAULTS, data_config
 from .optim import OPTIMIZERS, SCHEDULES
+from .speed import COMPILE_CHOICES
 
 # A torchvision model's input side when the config names none: 64 px keeps a ResNet-18 epoch on
 # a laptop CPU in minutes; ImageNet's 224 is ~12x the work for small class-folder datasets.
@@ -66,6 +67,9 @@ class RunConfig:
     device: str = "auto"          # CUDA, then Apple MPS, else CPU
     amp: bool = True              # mixed precision (CUDA only)
     channels_last: bool = True    # memory format: faster convolutions on CUDA and CPU (~1.4x here)
+    # the training step in CUDA graphs (torch.compile): "auto" = on for CUDA runs long enough to
+    # pay for the compile (speed.py: 2.2x a tuned eager loop on an H100, ~10 s of compile)
+    compile: str = "auto"
 
     def to_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(dataclasses.asdict(self)))
@@ -88,6 +92,8 @@ class RunConfig:
             raise TrainingError("Label smoothing must be between 0 and 1.")
         if not 0 < self.backbone_lr_scale <= 1:
             raise TrainingError("The backbone's learning-rate scale must be above 0 and at most 1.")
+        if self.compile not in COMPILE_CHOICES:
+            raise TrainingError(f"Unknown compiled mode {self.compile!r}; choose {', '.join(COMPILE_CHOICES)}.")
 
     def label(self) -> str:
         m = self.model

@@ -1,8 +1,8 @@
-"""The training thread. A :class:`Run` holds the live state of one run: its metrics in memory
-under a lock (pages read :meth:`Run.snapshot`), a ``threading.Event`` to stop it (checked every
-step) and its folder on disk, written through :mod:`playground.runs.store`. :func:`train` runs
-the loop to its end and never raises: a failure ends in status "failed" with a message for the
-learner.
+"""The training thread: :func:`train` runs a :class:`~.run.Run` (its live state, its stop event,
+its folder on disk, written through :mod:`playground.runs.store`) to its end and never raises: a
+failure ends in status "failed" with a message for the learner. The same loop runs under
+torchrun: :mod:`.distributed` shards the data, sums the metrics and agrees on a stop, and is a
+no-op with one process.
 
 Data is decoded once into uint8 tensors on the training device; each batch is indexed there,
 augmented there as whole-batch tensor ops and normalized (:func:`playground.data.to_model_input`).
@@ -10,13 +10,10 @@ augmented there as whole-batch tensor ops and normalized (:func:`playground.data
 from __future__ import annotations
 
 import math
-import os
-import threading
 import time
 import traceback
 from collections import deque
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable
 
 import torch
@@ -25,85 +22,14 @@ from torch import nn
 from .. import checkpoints, networks
 from ..data import DataError, Dataset, load_data, to_model_input
 from ..runs import store
+from . import distributed
 from .config import RunConfig, TrainingError
-from .device import pick_device
+from .device import gpus_of, pick_device
 from .evaluate import confusion_report, logits, loss_and_accuracy
 from .model import ModelBundle, build_model, param_counts
 from .optim import make_optimizer, make_scheduler
-
-
-class Run:
-    """One run's live state. Pages read :meth:`snapshot`; the training thread writes under
-    ``lock``. ``stop_event`` stops it at the next step. ``dataset``: data already made (tests,
-    benchmarks) instead of loading ``config.data``; dropped when the run ends."""
-
-    HEARTBEAT_S = 1.0   # status.json rewritten at most this often: another process's liveness
-
-    def __init__(self, run_id: str, run_dir: Path, config: RunConfig, *, created: float | None = None,
-                 dataset: Dataset | None = None, resume: bool = False):
-        self.id = run_id
-        self.dir = Path(run_dir)
-        self.config = config
-        self.created = created or time.time()
-        self.dataset = dataset
-        self.resume_from = resume
-        self.lock = threading.Lock()
-        self.stop_event = threading.Event()
-        self.done = threading.Event()
-        self.status = "queued"
-        self.error = ""
-        self.error_detail = ""
-        self.message = "waiting for a free slot"
-        self.steps: list[dict] = []
-        self.epochs: list[dict] = []
-        self.events: list[dict] = []
-        self.progress: dict[str, Any] = {"step": 0, "total_steps": 0, "epoch": 0,
-                                         "epochs": config.epochs, "elapsed": 0.0, "eta": None,
-                                         "images_per_second": None}
-        self.info: dict[str, Any] = {}
-        self.thread: threading.Thread | None = None
-        self._last_status_write = 0.0
-
-    def snapshot(self, since_step: int = 0) -> dict[str, Any]:
-        with self.lock:
-            return {"id": self.id, "status": self.status, "error": self.error,
-                    "error_detail": self.error_detail, "message": self.message,
-                    "steps": self.steps[since_step:], "epochs": list(self.epochs),
-                    "events": list(self.events), "progress": dict(self.progress),
-                    "info": dict(self.info), "config": self.config.to_dict()}
-
-    def write_status(self, force: bool = False) -> None:
-        now = time.time()
-        if not force and now - self._last_status_write < self.HEARTBEAT_S:
-            return
-        self._last_status_write = now
-        with self.lock:
-            obj = {"id": self.id, "status": self.status, "error": self.error,
-                   "error_detail": self.error_detail[-4000:], "message": self.message,
-                   "pid": os.getpid(), "heartbeat": now, "created": self.created,
-                   "progress": self.progress, "info": self.info}
-        store.write_status(self.dir, obj)
-
-    def set_status(self, status: str, message: str = "", error: str = "", detail: str = "") -> None:
-        with self.lock:
-            self.status = status
-            if message:
-                self.message = message
-            if error:
-                self.error, self.error_detail = error, detail
-        self.write_status(force=True)
-
-    def fail(self, msg: str, detail: str = "") -> None:
-        """End as failed, never raising: unwritable (disk full), the status stays in memory."""
-        try:
-            self.set_status("failed", msg, error=msg, detail=detail)
-        except OSError as e:
-            with self.lock:
-                self.error_detail += f"\n{e}"
-
-    def start_files(self) -> None:
-        store.write_config(self.dir, self.id, self.created, self.config.to_dict())
-        self.write_status(force=True)
+from .run import Run
+from .speed import Forward, use_compile
 
 
 def train(run: Run, *, on_progress: Callable[[Run], None] | None = None) -> Run:
@@ -147,7 +73,9 @@ class _Loop:
     gen_dev: torch.Generator | None     # augmentation, on the device (MPS has no device generators)
     scaler: torch.amp.GradScaler
     criterion: nn.Module
-    log: store.MetricsLog | None = None
+    log: store.MetricsLog | distributed.NullLog | None = None
+    group: distributed.Group = field(default_factory=distributed.Group)   # torchrun's ranks, or one
+    forward: Forward | None = None      # the training step's forward: compiled or eager (speed.py)
     epoch: int = 0                      # epochs done
     step: int = 0                       # steps done
     start_step: int = 0                 # steps done when this process took over (resume)
@@ -163,7 +91,8 @@ class _Loop:
         cfg = run.config
         cfg.validate()
         run.set_status("running", "loading data")
-        device = pick_device(cfg.device)
+        group = distributed.current()
+        device = group.device(pick_device(cfg.device))
         gen_cpu = torch.Generator().manual_seed(cfg.seed)
         torch.manual_seed(cfg.seed)
         ds = run.dataset if run.dataset is not None else load_data(
@@ -176,13 +105,16 @@ class _Loop:
         if cls.channels_last(cfg, device):
             bundle.model.to(memory_format=torch.channels_last)
         ds = ds.to(device)
-        steps_per_epoch = max(1, ds.train_x.shape[0] // min(cfg.batch_size, ds.train_x.shape[0]))
+        n = ds.train_x.shape[0]   # each rank: its shard (n / world) in batches of batch_size / world
+        steps_per_epoch = max(1, n // group.world // group.batch(min(cfg.batch_size, n)))
         opt = make_optimizer(cfg, bundle.model)   # transfer learning: head and backbone groups
         sched, when = make_scheduler(cfg, opt, steps_per_epoch)
-        gen_dev = torch.Generator(device=device).manual_seed(cfg.seed + 1) if device.type != "mps" else None
+        gen_dev = torch.Generator(device=device).manual_seed(cfg.seed + 1 + group.rank) if device.type != "mps" else None
         scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and cfg.amp)
         loop = cls(run, ds, bundle, device, opt, sched, when, steps_per_epoch, gen_cpu, gen_dev, scaler,
-                   nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing))
+                   nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing), group=group)
+        loop.forward = Forward(group.wrap(bundle.model, device), use_compile(cfg.compile, device.type, steps_per_epoch * cfg.epochs),
+                               lambda phase: run.set_status("running", phase))
         loop.publish_info()
         loop.restore()
         return loop
@@ -199,7 +131,7 @@ class _Loop:
 
     @property
     def batch_size(self) -> int:
-        return min(self.run.config.batch_size, self.ds.train_x.shape[0])
+        return self.group.batch(min(self.run.config.batch_size, self.ds.train_x.shape[0]))   # per rank
 
     def input_args(self) -> dict[str, Any]:
         """Resize / channel-match only where the network's input differs from the data."""
@@ -217,7 +149,8 @@ class _Loop:
                         "n_val": int(ds.val_x.shape[0]), "steps_per_epoch": self.steps_per_epoch,
                         "n_test": int(ds.test_x.shape[0]) if ds.has_test else 0,
                         "amp": self.amp, "dataset": ds.name, "mean": list(b.mean),
-                        "std": list(b.std), "source": ds.source}
+                        "std": list(b.std), "source": ds.source, "world_size": self.group.world,
+                        "gpus": gpus_of(self.device, self.group.world)}
             run.progress.update(total_steps=self.steps_per_epoch * run.config.epochs,
                                 epochs=run.config.epochs)
 
@@ -244,14 +177,16 @@ class _Loop:
             self.epoch, self.step = int(state["epoch"]), int(state["step"])
             self.best_acc, self.elapsed_before = float(state["best_acc"]), float(state.get("elapsed", 0.0))
             self.start_step = self.step
-            kept = store.truncate_metrics(run.dir, self.step, self.epoch)
+            kept = store.truncate_metrics(run.dir, self.step, self.epoch) if run.writes else ([], [], [])
             with run.lock:
                 run.steps, run.epochs, run.events = kept
-        self.log = store.MetricsLog(run.dir)
+        self.log = store.MetricsLog(run.dir) if run.writes else distributed.NullLog()
         if run.resume_from:
             self.event("resumed")
 
     def save_resume(self, elapsed: float) -> None:
+        if not self.run.writes:
+            return
         store.save_resume(self.run.dir, {
             "model": {k: v.detach().cpu() for k, v in self.bundle.model.state_dict().items()},
             "optimizer": self.opt.state_dict(),
@@ -292,12 +227,12 @@ class _Loop:
         """One epoch of steps; (seconds, loss sum, correct, images seen), None when stopped."""
         model, ds, bs = self.bundle.model, self.ds, self.batch_size
         networks.zoo.train_mode(model)   # train(), but a frozen backbone's BatchNorms stay frozen
-        perm = torch.randperm(ds.train_x.shape[0], generator=self.gen_cpu).to(self.device)
+        perm = self.group.shard(torch.randperm(ds.train_x.shape[0], generator=self.gen_cpu)).to(self.device)
         loss_sum = torch.zeros((), device=self.device)
         correct = torch.zeros((), device=self.device, dtype=torch.int64)
         seen, t0 = 0, time.time()
         for i in range(self.steps_per_epoch):
-            if self.run.stop_event.is_set():
+            if self.group.stopping(self.run.stop_event.is_set(), i, self.device):
                 return None
             idx = perm[i * bs:(i + 1) * bs]
             yb = ds.train_y[idx]
@@ -317,7 +252,7 @@ class _Loop:
         if self.channels_last(cfg, self.device):
             xb = xb.contiguous(memory_format=torch.channels_last)
         with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
-            out = self.bundle.model(xb)
+            out = self.forward(xb)
             loss = self.criterion(out.float(), yb)
         lv = float(loss.detach())
         if not math.isfinite(lv):
@@ -333,7 +268,7 @@ class _Loop:
         if self.sched is not None and self.when == "step":
             self.sched.step()
         self.step += 1
-        self.record_step(lv, lr_now, yb.shape[0], i)
+        self.record_step(lv, lr_now, yb.shape[0] * self.group.world, i)
         return out, loss
 
     def blew_up(self, lv: float, i: int) -> None:
@@ -376,8 +311,10 @@ class _Loop:
         """Validate, log the epoch, step an epoch-wise schedule, save the checkpoints."""
         run, b = self.run, self.bundle
         run.set_status("running", f"validating epoch {self.epoch + 1}")
-        out = logits(b.model, self.ds.val_x, b.mean, b.std, **self.input_args())
-        val_loss, val_acc = loss_and_accuracy(out, self.ds.val_y)
+        val_loss, val_acc = self.group.evaluate(b.model, self.ds.val_x, self.ds.val_y, b.mean, b.std,
+                                                **self.input_args())
+        self.group.sum(loss_sum, correct)   # the epoch's training figures over every rank
+        seen *= self.group.world
         self.epoch += 1
         rec = {"type": "epoch", "epoch": self.epoch, "step": self.step,
                "train_loss": float(loss_sum) / max(seen, 1), "train_acc": float(correct) / max(seen, 1),
@@ -400,6 +337,8 @@ class _Loop:
 
     def save_checkpoint(self, which: str, rec: dict) -> None:
         run, b = self.run, self.bundle
+        if not run.writes:
+            return
         checkpoints.save_checkpoint(
             store.checkpoint_path(run.dir, which), b.model, spec=b.spec, class_names=self.ds.class_names,
             input_shape=b.input_shape, mean=b.mean, std=b.std,
@@ -409,6 +348,8 @@ class _Loop:
     def finish(self) -> None:
         """The report after the run: confusion matrix, per-class accuracy, worst mistakes."""
         run, b, ds = self.run, self.bundle, self.ds
+        if not run.writes:      # torchrun's ranks > 0: rank 0 writes the report
+            return run.set_status("finished", "finished")
         run.set_status("running", "analysing the validation set")
         out = logits(b.model, ds.val_x, b.mean, b.std, **self.input_args())
         report = confusion_report(out, ds.val_y, ds.num_classes)
