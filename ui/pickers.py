@@ -25,10 +25,21 @@ from playground import digits, explain, images, models, paths
 from playground.data import make_shapes
 from playground.figures import explain as fx
 from ui.common import code_allowed, fmt_int, show_error
+from ui.links import Param
 
 UPLOAD = "__upload__"
 PICKED = "picked_model"
 MODEL_LOCKS: dict[str, threading.Lock] = {}
+
+
+def link_params() -> list:
+    """The model and the image in a page's link (ui.links): model, image source, sample photo,
+    generated shape. An upload or a drawing cannot travel in a link; its source does."""
+    return [Param("model", "model_select", choices=lambda: [e.key for e in models.catalogue()] + [UPLOAD]),
+            Param("source", "image_source", choices=SOURCES),
+            Param("sample", "image_sample", choices=paths.sample_photos, text=lambda p: Path(p).stem,
+                  default=lambda: paths.sample_photos()[0]),
+            Param("shape", "image_shape", "int", 0, lo=0, hi=SHAPES_N - 1)]
 
 
 def model_lock(lm: models.LoadedModel) -> threading.Lock:
@@ -45,6 +56,23 @@ def _load_cached(key: str, path: str | None, mtime: float) -> models.LoadedModel
 @st.cache_resource(max_entries=4, show_spinner=False)
 def _load_upload_cached(digest: str, _data: bytes, filename: str) -> models.LoadedModel:
     return models.load_upload(_data, filename, allow_code=code_allowed()[0])
+
+
+def cached_model(e: models.ModelEntry) -> models.LoadedModel:
+    """A catalogue entry loaded through the process-wide cache. The file it loads from is part
+    of the cache key: a retrained model, or ImageNet weights placed in (or removed from) torch's
+    hub cache, load afresh."""
+    src = str(models.weights_path(e.name)) if e.kind == "torchvision" and e.name else e.path
+    mtime = os.path.getmtime(src) if src and os.path.exists(src) else 0.0
+    return _load_cached(e.key, src, mtime)
+
+
+def warm_shipped_models() -> None:
+    """Load the shipped models into the cache the pages use (app.py's launch warm-up calls this
+    in its background thread)."""
+    for e in models.catalogue(torchvision_models=[]):
+        if e.kind == "default":
+            cached_model(e)
 
 
 def _restore(widget_key: str, persist_key: str, options: list) -> None:
@@ -80,12 +108,8 @@ def model_picker(key: str = "model", *, label: str = "Model") -> models.LoadedMo
             lm = _load_upload_cached(hashlib.sha256(data).hexdigest(), data, up.name)
         else:
             e = next(e for e in entries if e.key == choice)
-            # the file it loads from is part of the cache key: a retrained model, or ImageNet
-            # weights placed in (or removed from) torch's hub cache, load afresh
-            src = str(models.weights_path(e.name)) if e.kind == "torchvision" and e.name else e.path
-            mtime = os.path.getmtime(src) if src and os.path.exists(src) else 0.0
             with st.spinner(f"Loading {e.label} ..."):
-                lm = _load_cached(e.key, src, mtime)
+                lm = cached_model(e)
     except models.ModelUnavailable as err:
         text = str(err)
         if choice.startswith("torchvision:"):
@@ -134,6 +158,7 @@ def _shapes(n: int, size: int, seed: int):
 
 SOURCES = ["Sample photo", "Generated shape", "Draw", "Upload", "Camera"]
 SHAPES_SEED = 2026  # not a training seed: a fresh test set
+SHAPES_N = 64       # generated shapes to pick from
 # The drawing canvas: 280 px is MNIST's 28 at 10x, and an 18 px brush draws strokes as thick,
 # relative to the digit, as MNIST's pen strokes (a 20 px digit with ~2 px strokes).
 CANVAS_PX, BRUSH_PX = 280, 18
@@ -210,7 +235,7 @@ def image_input(key: str = "image", lm: models.LoadedModel | None = None) -> Pic
             size = 32
             if lm is not None and lm.kind != "torchvision":
                 size = int(lm.preprocess.crop[0])
-            n = 64
+            n = SHAPES_N
             i = st.number_input(f"Shape number (0 to {n - 1}, a test set not used in training)",
                                 0, n - 1, 0, 1, key=f"{key}_shape")
             imgs, masks, labels, names = _shapes(n, size, SHAPES_SEED)

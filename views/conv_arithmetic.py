@@ -8,11 +8,85 @@ import streamlit as st
 
 from playground import arithmetic as ar, paths
 from playground.figures import conv as cf
+from ui import links
 from ui.common import fmt_int, page_intro, show_error
+from ui.links import Param
 
 KINDS = list(ar.LAYER_KINDS)          # Conv2d, MaxPool2d, AvgPool2d, ConvTranspose2d
+PAGE = "conv_arithmetic"
+TABS = {":material/straighten: Shape & formula": "shape", ":material/grid_on: Sliding kernel": "slide",
+        ":material/quiz: Practice": "practice"}
+PAD_MODES = ["number", "valid", "same"]
 
-page_intro("conv_arithmetic")
+
+def pooling(kind: str) -> bool:
+    return ar.LAYER_KINDS[kind] == "pool"
+
+
+def kernel_default() -> int:
+    """PyTorch's pooling is usually 2 x 2, a conv 3 x 3."""
+    return 2 if pooling(st.session_state.get("ca_kind", KINDS[0])) else 3
+
+
+def slide_size_default() -> int:
+    return 8 if st.session_state.get("ca_sl_preset") == ar.PRESETS["photo"] else 6
+
+
+# Every knob once: session key -> (label, lowest, highest, default). A pair is "<key>_h", "<key>_w".
+PAIRS = {"ca_in": ("Input", 1, 4096, 32), "ca_k": ("Kernel", 1, 64, kernel_default),
+         "ca_s": ("Stride", 1, 64, 1), "ca_pad": ("Padding", 0, 64, 0), "ca_dil": ("Dilation", 1, 16, 1),
+         "ca_op": ("Output padding", 0, 16, 0)}
+SINGLES = {"ca_in_c": ("In channels", 1, 4096, 3), "ca_out_c": ("Out channels", 1, 4096, 16),
+           "ca_batch": ("Batch N", 1, 1024, 1),
+           "ca_sl_stride": ("Stride", 1, 6, 1), "ca_sl_dil": ("Dilation", 1, 4, 1),
+           "ca_sl_pad": ("Padding (each side)", 0, 4, 0), "ca_sl_size": ("Grid size", 3, 16, slide_size_default),
+           "ca_sl_ksize": ("Kernel size", 1, 7, 3), "ca_sl_poolk": ("Pool size", 1, 5, 2),
+           "ca_sl_seed": ("Seed", 0, 1_000_000, 0)}
+
+
+def knob(key: str, col=st, **kw) -> int:
+    label, lo, hi, default = SINGLES[key]
+    value = default() if callable(default) else default
+    return int(col.number_input(label, lo, hi, value, 1, key=key, **kw))
+
+
+def link_params() -> list[Param]:
+    """The page's state in its URL (names without the ``ca_`` prefix)."""
+    ps = [Param("tab", "ca_tab", choices=list(TABS), default=next(iter(TABS)), text=lambda t: TABS.get(t, t)),
+          Param("kind", "ca_kind", choices=KINDS, default=KINDS[0]),
+          Param("pad_mode", "ca_pad_mode", choices=PAD_MODES, default="number")]
+    for key, (_, lo, hi, default) in PAIRS.items():
+        ps += [Param(f"{key[3:]}_{s}", f"{key}_{s}", "int", default, lo=lo, hi=hi) for s in "hw"]
+    ps += [Param(key[3:], key, "int", default, lo=lo, hi=hi) for key, (_, lo, hi, default) in SINGLES.items()]
+    ps += [Param("ceil", "ca_ceil", "bool", False), Param("bias", "ca_bias", "bool", True),
+           Param("sl_preset", "ca_sl_preset", choices=list(ar.PRESETS.values()), default=next(iter(ar.PRESETS.values())),
+                 text={v: k for k, v in ar.PRESETS.items()}.get),
+           Param("sl_kind", "ca_sl_kind", choices=list(ar.SLIDE_KINDS), default=ar.SLIDE_KINDS[0]),
+           Param("sl_pad_mode", "ca_sl_pad_mode", choices=PAD_MODES, default="number"),
+           Param("sl_ceil", "ca_sl_ceil", "bool", False),
+           Param("sl_photo", "ca_sl_photo", "int", 0, lo=0, hi=len(paths.sample_photos()) - 1),
+           Param("q", "ca_q_pick", "int", 0, lo=0, hi=len(ar.course_questions()) - 1,
+                 dump=lambda v: str(v) if 0 < v < len(ar.course_questions()) else None)]
+    return ps
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def analyze(fields: tuple) -> ar.Report:
+    """``ar.analyze`` of the layer with these fields (a knob turned back is free)."""
+    return ar.analyze(ar.Layer(**dict(fields)))
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def windows_figures(fields: tuple) -> list[dict]:
+    """The two "where the windows land" figures as plain dicts (plotly's figure objects cost
+    ~20 ms each to build; a dict is sent as it is)."""
+    layer = ar.Layer(**dict(fields))
+    return [cf.windows_figure(w, axis=name).to_plotly_json()
+            for name, w in zip(("rows", "columns"), layer.windows())]
+
+
+page_intro(PAGE)
+links.bind(PAGE, link_params())
 
 st.markdown("""
 <style>
@@ -66,12 +140,13 @@ def question_html(q: ar.Question) -> str:
     return f"<table class='ca-q'><tr>{head}</tr><tr>{body}</tr></table>"
 
 
-def pair_inputs(label: str, key: str, *, default: int, min_value: int, max_value: int, help: str | None = None,
-                disabled: bool = False) -> tuple[int, int]:
+def pair_inputs(key: str, *, help: str | None = None, disabled: bool = False) -> tuple[int, int]:
+    label, lo, hi, default = PAIRS[key]
+    value = default() if callable(default) else default
     a, b = st.columns(2)
-    h = a.number_input(f"{label} height", min_value=min_value, max_value=max_value, value=default, step=1,
+    h = a.number_input(f"{label} height", min_value=lo, max_value=hi, value=value, step=1,
                        key=f"{key}_h", help=help, disabled=disabled)
-    w = b.number_input(f"{label} width", min_value=min_value, max_value=max_value, value=default, step=1,
+    w = b.number_input(f"{label} width", min_value=lo, max_value=hi, value=value, step=1,
                        key=f"{key}_w", help=help, disabled=disabled)
     return int(h), int(w)
 
@@ -82,57 +157,53 @@ def use_padding(p: int) -> None:
     st.session_state["ca_pad_w"] = p
 
 
-tab_shape, tab_slide, tab_quiz = st.tabs([":material/straighten: Shape & formula",
-                                          ":material/grid_on: Sliding kernel",
-                                          ":material/quiz: Practice"])
-
 # ================================================================================== shape & formula
-with tab_shape:
+@st.fragment
+def shape_section() -> None:
+    """Every knob of one layer and what it makes: a knob reruns this section only."""
+    links.sync(PAGE)
     shape_slot = st.container()
     knobs, view = st.columns([1.1, 2], gap="large")
     with knobs:
         kind = st.selectbox("Layer", KINDS, key="ca_kind")
-        is_conv, is_t, is_pool = kind == "Conv2d", kind == "ConvTranspose2d", kind in ("MaxPool2d", "AvgPool2d")
-        in_h, in_w = pair_inputs("Input", "ca_in", default=32, min_value=1, max_value=4096)
+        is_conv, is_t, is_pool = kind == "Conv2d", kind == "ConvTranspose2d", pooling(kind)
+        in_h, in_w = pair_inputs("ca_in")
         c1, c2 = st.columns(2)
-        in_ch = int(c1.number_input("In channels", 1, 4096, 3, key="ca_in_c"))
-        out_ch = int(c2.number_input("Out channels", 1, 4096, 16, key="ca_out_c", disabled=is_pool))
-        kh, kw = pair_inputs("Kernel", "ca_k", default=3 if not is_pool else 2, min_value=1, max_value=64)
-        sh, sw = pair_inputs("Stride", "ca_s", default=1, min_value=1, max_value=64,
-                             help="PyTorch's pooling layers default the stride to the kernel size.")
-        modes = ["number", "valid", "same"] if is_conv else ["number"]
+        in_ch = knob("ca_in_c", c1)
+        out_ch = knob("ca_out_c", c2, disabled=is_pool)
+        kh, kw = pair_inputs("ca_k")
+        sh, sw = pair_inputs("ca_s", help="PyTorch's pooling layers default the stride to the kernel size.")
+        modes = PAD_MODES if is_conv else ["number"]
         if st.session_state.get("ca_pad_mode") not in modes:
             st.session_state["ca_pad_mode"] = "number"
         pad_mode = st.radio("Padding", modes, horizontal=True, key="ca_pad_mode",
                             help="Conv2d also takes the words 'valid' (no padding) and 'same' (keep the size).")
-        ph, pw = pair_inputs("Padding", "ca_pad", default=0, min_value=0, max_value=64,
-                             disabled=pad_mode != "number")
-        dh, dw = pair_inputs("Dilation", "ca_dil", default=1, min_value=1, max_value=16,
-                             disabled=kind == "AvgPool2d",
+        ph, pw = pair_inputs("ca_pad", disabled=pad_mode != "number")
+        dh, dw = pair_inputs("ca_dil", disabled=kind == "AvgPool2d",
                              help="Spaces the kernel's taps apart; AvgPool2d has none.")
         if kind == "AvgPool2d":
             dh = dw = 1
         ceil_mode = st.checkbox("ceil_mode (round up: keep a last, partial window)", key="ca_ceil",
                                 disabled=not is_pool)
-        oph, opw = pair_inputs("Output padding", "ca_op", default=0, min_value=0, max_value=16,
-                               disabled=not is_t,
+        oph, opw = pair_inputs("ca_op", disabled=not is_t,
                                help="ConvTranspose2d only: adds rows/columns at the end of the output.")
         c1, c2 = st.columns(2)
-        batch = int(c1.number_input("Batch N", 1, 1024, 1, key="ca_batch"))
+        batch = knob("ca_batch", c1)
         c2.markdown("<div style='height:2.1rem'></div>", unsafe_allow_html=True)
         bias = c2.checkbox("bias", value=True, key="ca_bias", disabled=is_pool)
         if is_pool:
             st.caption("Pooling keeps the number of channels and has no weights.")
 
     padding = pad_mode if pad_mode != "number" else (ph, pw)
-    layer = ar.Layer(kind=kind, in_h=in_h, in_w=in_w, in_channels=in_ch, out_channels=out_ch,
-                     kernel=(kh, kw), stride=(sh, sw), padding=padding, dilation=(dh, dw),
-                     ceil_mode=ceil_mode and is_pool, output_padding=(oph, opw) if is_t else 0, bias=bias,
-                     batch=batch)
+    fields = dict(kind=kind, in_h=in_h, in_w=in_w, in_channels=in_ch, out_channels=out_ch,
+                  kernel=(kh, kw), stride=(sh, sw), padding=padding, dilation=(dh, dw),
+                  ceil_mode=ceil_mode and is_pool, output_padding=(oph, opw) if is_t else 0, bias=bias,
+                  batch=batch)
+    layer = ar.Layer(**fields)
 
     with view:
         try:
-            report = ar.analyze(layer)
+            report = analyze(tuple(fields.items()))
             error = None
         except ValueError as exc:
             report, error = None, exc
@@ -176,14 +247,15 @@ with tab_shape:
 
             # where the windows land, per dimension
             if max(in_h, in_w) <= 512:
-                for col, name, w in zip(st.columns(2), ("rows", "columns"), layer.windows()):
+                figs = windows_figures(tuple(fields.items()))
+                for col, name, w, fig in zip(st.columns(2), ("rows", "columns"), layer.windows(), figs):
                     with col:
                         if w.transposed:
                             title = f"Where each input {name[:-1]} writes in the output ({w.out_size} {name})"
                         else:
                             title = f"{len(w.taps)} windows along the {('height', 'width')[name == 'columns']}"
                         st.markdown(f"**{title}**")
-                        st.plotly_chart(cf.windows_figure(w, axis=name), key=f"ca_windows_{name}", width="stretch")
+                        st.plotly_chart(fig, key=f"ca_windows_{name}", width="stretch")
 
         if is_conv:
             with st.container(border=True):
@@ -216,7 +288,14 @@ with tab_shape:
                 "one add) come from `torch.utils.flop_counter`: every output value costs in * kh * kw of them.")
 
 # ================================================================================== sliding kernel
-with tab_slide:
+def reseed() -> None:
+    st.session_state["ca_sl_seed"] = int(st.session_state.get("ca_sl_seed", 0)) + 1
+
+
+@st.fragment
+def slide_section() -> None:
+    """The kernel sliding over real numbers: its knobs rerun this section only."""
+    links.sync(PAGE)
     st.markdown("<div class='ca-big'>Real numbers, a real kernel: press <b>Play</b> (or drag the slider) "
                 "to move the window. Every output value is computed by PyTorch (<code>F.conv2d</code>, "
                 "<code>F.max_pool2d</code>, <code>F.avg_pool2d</code>).</div>", unsafe_allow_html=True)
@@ -224,29 +303,27 @@ with tab_slide:
     a, b, c, d = st.columns([1.8, 1.9, 0.9, 0.9])
     preset = preset_by_label[a.selectbox("Values", list(preset_by_label), key="ca_sl_preset")]
     s_kind = b.radio("Layer", list(ar.SLIDE_KINDS), horizontal=True, key="ca_sl_kind")
-    s_stride = int(c.number_input("Stride", 1, 6, 1, key="ca_sl_stride"))
-    s_dil = int(d.number_input("Dilation", 1, 4, 1, key="ca_sl_dil", disabled=s_kind == "AvgPool2d"))
+    s_stride = knob("ca_sl_stride", c)
+    s_dil = knob("ca_sl_dil", d, disabled=s_kind == "AvgPool2d")
     if s_kind == "AvgPool2d":
         s_dil = 1
     e, f_, g, h = st.columns([1.8, 1.9, 0.9, 0.9])
     if s_kind == "Conv2d":
-        s_pad_mode = e.radio("Padding mode", ["number", "valid", "same"], horizontal=True, key="ca_sl_pad_mode")
+        s_pad_mode = e.radio("Padding mode", PAD_MODES, horizontal=True, key="ca_sl_pad_mode")
     else:
         s_pad_mode = "number"
         e.caption("Pooling takes a number for padding (at most half the kernel).")
-    s_pad = int(f_.number_input("Padding (each side)", 0, 4, 0, key="ca_sl_pad", disabled=s_pad_mode != "number"))
+    s_pad = knob("ca_sl_pad", f_, disabled=s_pad_mode != "number")
     s_ceil = g.checkbox("ceil_mode", key="ca_sl_ceil", disabled=s_kind == "Conv2d")
 
     # the starting values of the preset
     sz, ksz, seed, photo = 6, 3, 0, None
     if preset in ("random", "photo"):
-        sz = int(h.number_input("Grid size", 3, 16, 8 if preset == "photo" else 6, key="ca_sl_size"))
-        ksz = int(h.number_input("Kernel size", 1, 7, 3, key="ca_sl_ksize")) if s_kind == "Conv2d" else 3
+        sz = knob("ca_sl_size", h)
+        ksz = knob("ca_sl_ksize", h) if s_kind == "Conv2d" else 3
     if preset == "random":
+        e.button("New random values", key="ca_sl_reseed", icon=":material/casino:", on_click=reseed)
         seed = int(st.session_state.get("ca_sl_seed", 0))
-        if e.button("New random values", key="ca_sl_reseed", icon=":material/casino:"):
-            st.session_state["ca_sl_seed"] = seed + 1
-            st.rerun()
     elif preset == "photo":
         photos = paths.sample_photos()
         seed = e.selectbox("Photo", range(len(photos)), format_func=lambda i: photos[i].stem, key="ca_sl_photo")
@@ -254,8 +331,7 @@ with tab_slide:
     img0, ker0 = ar.starting_values(preset, size=sz, kernel_size=ksz, seed=seed, photo=photo)
     if s_kind != "Conv2d":
         ker0 = None
-    pool_k = int(h.number_input("Pool size", 1, 5, 2, key="ca_sl_poolk",
-                                help="The pooling window: pool size x pool size.")) if s_kind != "Conv2d" else None
+    pool_k = knob("ca_sl_poolk", h, help="The pooling window: pool size x pool size.") if s_kind != "Conv2d" else None
 
     tag = f"{preset}_{seed}_{len(img0)}_{len(img0[0])}"
     with st.expander(":material/edit: Edit the values: input grid" + (" and kernel weights" if ker0 else ""),
@@ -298,7 +374,9 @@ with tab_slide:
             st.dataframe(pd.DataFrame(sl.output).round(4), width="stretch")
 
 # ================================================================================== practice
-with tab_quiz:
+@st.fragment
+def quiz_section() -> None:
+    links.sync(PAGE)
     st.markdown("<div class='ca-big'>Fill in the blank of each row, then check. A wrong answer says which "
                 "step went wrong.</div>", unsafe_allow_html=True)
     if "ca_q_seeds" not in st.session_state:
@@ -347,3 +425,11 @@ with tab_quiz:
             st.markdown("**out = floor((in - k + 2p) / s) + 1** for a conv or pooling layer "
                         "(k = kernel, p = padding on each side, s = stride). For a blank other than the output, "
                         "try values until the row holds: several inputs can give the same output when s > 1.")
+
+
+tabs = st.tabs(list(TABS), key="ca_tab", on_change="rerun")   # only the open tab runs
+for tab, section in zip(tabs, (shape_section, slide_section, quiz_section)):
+    if tab.open:
+        with tab:
+            section()
+links.share(PAGE)

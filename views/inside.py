@@ -4,11 +4,28 @@ import streamlit as st
 
 from playground import explain, images
 from playground.figures import explain as fx
-from ui import pickers
+from ui import links, pickers
 from ui.common import fmt_int, page_intro, plain, show_error
 from ui.conversion import conversion
+from ui.links import Param
 
-page_intro("inside")
+PAGE = "inside"
+TABS = {"Feature maps": "maps", "Attributions": "attr", "Filters": "filters", "Kernel sandbox": "kernel",
+        "What the model receives": "input"}
+ORDERS = {"strength": "mean activation", "peak": "largest value", "index": "channel number"}
+
+page_intro(PAGE)
+links.bind(PAGE, [*pickers.link_params(), Param("tab", "inside_tab", choices=list(TABS), default=next(iter(TABS)),
+                                                text=lambda t: TABS.get(t, t)),
+                  Param("layer", "fm_layer", late=True), Param("channel", "fm_channel", late=True),
+                  Param("order", "fm_order", choices=list(ORDERS), default=next(iter(ORDERS))),
+                  Param("count", "fm_count", late=True),
+                  Param("methods", "attr_methods", "list", choices=list(explain.METHODS),
+                        default=[m.name for m in explain.METHODS.values() if m.default]),
+                  Param("target", "attr_class", late=True), Param("cam_layer", "attr_layer", late=True),
+                  Param("opacity", "attr_alpha", "float", 0.5, lo=0.0, hi=1.0),
+                  Param("conv", "flt_layer", late=True), Param("filter", "flt_index", late=True),
+                  Param("kernel", "k_preset", choices=list(explain.KERNELS), default=next(iter(explain.KERNELS)))])
 
 subject = pickers.model_and_photo("model", "image")
 lm, pic, prep, mid, probs = subject.lm, subject.pic, subject.prep, subject.mid, subject.probs
@@ -18,25 +35,28 @@ best_i, best_name, best_p = ranked[0]
 truth = f" · true class **{pic.truth}**" if pic.truth else ""
 st.markdown(f"The model predicts **{plain(best_name)}** ({100 * best_p:.1f} %){truth}.")
 
-t_maps, t_attr, t_filters, t_kernel, t_input = st.tabs(
-    ["Feature maps", "Attributions", "Filters", "Kernel sandbox", "What the model receives"])
+links.share(PAGE)
+
 
 # --------------------------------------------------------------------------------------------
-with t_maps:
+@st.fragment
+def maps_section() -> None:
+    """A layer, an order, a channel: each reruns this tab only."""
+    links.sync(PAGE)
     maps = pickers.feature_maps(mid, pic.digest, lm, x)
     if not maps:
         st.info("This model has no convolutional or pooling layer to show.")
     else:
         names = list(maps)
         c1, c2, c3 = st.columns([2, 2, 2])
+        links.take(PAGE, "layer", names)
         layer = c1.selectbox("Layer", names, key="fm_layer",
                              format_func=lambda n: f"{n}: {' x '.join(map(str, maps[n].shape))}")
-        order_by = c2.radio("Order channels by", ["strength", "peak", "index"], key="fm_order",
-                            horizontal=True, format_func={"strength": "mean activation",
-                                                          "peak": "largest value",
-                                                          "index": "channel number"}.get)
+        order_by = c2.radio("Order channels by", list(ORDERS), key="fm_order", horizontal=True,
+                            format_func=ORDERS.get)
         a = maps[layer]                # read-only: shared by every session's rerun
         C, H, W = a.shape
+        links.take(PAGE, "count", range(1, min(C, 64) + 1))
         n_show = c3.slider("Channels shown", 1, min(C, 64), min(C, 32), key="fm_count") if C > 1 else 1
         order = explain.channel_order(a, order_by)[:n_show]
         kind = type(lm.model.get_submodule(layer)).__name__
@@ -49,6 +69,7 @@ with t_maps:
                                         cols=cols), key="fm_grid", width="stretch")
         e1, e2 = st.columns([1, 2])
         with e1:
+            links.take(PAGE, "channel", order)
             ch = st.selectbox("Enlarge channel", order, key="fm_channel",
                               format_func=lambda i: f"channel {i}")
             m = a[ch]
@@ -70,7 +91,10 @@ with t_maps:
             "puts the channels this photo excites most first.")
 
 # --------------------------------------------------------------------------------------------
-with t_attr:
+@st.fragment
+def attributions_section() -> None:
+    """Methods, class, layer and opacity rerun this tab only (each map is cached)."""
+    links.sync(PAGE)
     layers, default_layer = pickers.cam_layers(mid, tuple(x.shape[1:]), lm)
     if not layers:
         st.info("This model has no spatial layer, so Grad-CAM has nowhere to look; saliency and "
@@ -80,6 +104,7 @@ with t_attr:
                              default=[m.name for m in explain.METHODS.values() if m.default],
                              key="attr_methods")
     top = ranked[: min(len(ranked), 1000)]
+    links.take(PAGE, "target", [i for i, _, _ in top])
     target = c2.selectbox("Explain the class", [i for i, _, _ in top], key="attr_class",
                           format_func=lambda i: f"{explain.class_name(lm.class_names, i)} "
                                                 f"({100 * float(probs[i]):.1f} %)",
@@ -88,6 +113,7 @@ with t_attr:
     layer_label = {li.name: li.label for li in layers}
     cam_layer = None
     if layer_names:
+        links.take(PAGE, "cam_layer", layer_names)
         cam_layer = c3.selectbox("Grad-CAM layer", layer_names, index=layer_names.index(default_layer),
                                  key="attr_layer", format_func=layer_label.get,
                                  help="Default: the last layer whose output is still an image (the "
@@ -135,7 +161,9 @@ with t_attr:
                     "or no influence, red = the most. All come from captum.")
 
 # --------------------------------------------------------------------------------------------
-with t_filters:
+@st.fragment
+def filters_section() -> None:
+    links.sync(PAGE)
     convs = explain.conv_weights(lm.model)         # name -> (out, in, kh, kw) weights
     if not convs:
         st.info("This model has no convolutional layer.")
@@ -152,9 +180,11 @@ with t_filters:
                     "add that channel's activation, blue ones subtract it.")
         c1, c2 = st.columns([2, 1])
         conv_names = list(convs)
+        links.take(PAGE, "conv", conv_names)
         lname = c1.selectbox("Conv layer", conv_names, index=min(1, len(conv_names) - 1),
                              key="flt_layer", format_func=lambda n: f"{n}: {convs[n].shape}")
         w = convs[lname]
+        links.take(PAGE, "filter", range(w.shape[0]))
         fi = c2.number_input(f"Filter (0 to {w.shape[0] - 1})", 0, w.shape[0] - 1, 0, 1, key="flt_index")
         slices = w[int(fi)][:64]
         st.plotly_chart(fx.weight_grid(slices, [f"in ch {i}" for i in range(slices.shape[0])],
@@ -164,7 +194,11 @@ with t_filters:
                         key="flt_slices", width="stretch")
 
 # --------------------------------------------------------------------------------------------
-with t_kernel:
+@st.fragment
+def kernel_section() -> None:
+    links.sync(PAGE)
+    convs = explain.conv_weights(lm.model)
+    maps = pickers.feature_maps(mid, pic.digest, lm, x)
     st.markdown("Apply a 3 x 3 kernel to the photo yourself, as a conv layer does (cross-"
                 "correlation, zero padding), then find the model's first-layer filter that is "
                 "most like it.")
@@ -219,6 +253,14 @@ with t_kernel:
                          width="stretch")
 
 # --------------------------------------------------------------------------------------------
-with t_input:
+def input_section() -> None:
     st.markdown(conversion(lm, prep))
     pickers.show_model_input(prep, "inside_input")
+
+
+tabs = st.tabs(list(TABS), key="inside_tab", on_change="rerun")    # only the open tab runs
+for tab, section in zip(tabs, (maps_section, attributions_section, filters_section, kernel_section,
+                               input_section)):
+    if tab.open:
+        with tab:
+            section()

@@ -10,11 +10,37 @@ from playground import export, networks
 from playground.figures import network as fig_net
 from playground.networks import SpecError
 from playground.summary import Summary, fc_comparison, summarize
-from ui.code_editor import applied_fix, code_fix, code_panel, train_button
+from ui import links
+from ui.code_editor import CODE, applied_fix, code_fix, code_panel, train_button
 from ui.common import page_intro, plain, show_error
 from ui.keys import NETWORK_SPEC
+from ui.links import Param
 from ui.network_editor import (SOURCES, layer_editor, on_fix, on_input_shape, on_source, save_load,
                                set_spec, source_label, source_spec, tv_editor)
+
+PAGE = "network"
+DEFAULT_SOURCE = "mnist_simple_cnn"
+IN_KEYS = ("net_in_c", "net_in_h", "net_in_w")
+
+
+def source_shape(i: int) -> int:
+    return source_spec(st.session_state.get("net_source", DEFAULT_SOURCE))["input_shape"][i]
+
+
+def spec_text(spec: dict) -> str | None:
+    """The edited network in the link: left out while it is still its source's (a preset needs
+    only its name) and for pasted code (never shared: it would run on the server)."""
+    src = st.session_state.get("net_source", DEFAULT_SOURCE)
+    if src == CODE or "code" in spec:
+        return None
+    drop = lambda d: {k: v for k, v in d.items() if k != "input_shape"}   # noqa: E731
+    return None if drop(spec) == drop(source_spec(src)) else links.encode_spec(spec)
+
+
+LINK = [Param("net", "net_source", choices=SOURCES, default=DEFAULT_SOURCE),
+        Param("spec", NETWORK_SPEC, load=links.decode_spec, dump=spec_text),
+        *[Param(k[4:], k, "int", lambda i=i: source_shape(i), lo=1,
+                hi=networks.MAX_CHANNELS if i == 0 else networks.MAX_SIDE) for i, k in enumerate(IN_KEYS)]]
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def cached_summary(spec_json: str) -> Summary:
@@ -80,10 +106,16 @@ def table(summary: Summary) -> pd.DataFrame:
 # The page
 # ----------------------------------------------------------------------------------------------
 page_intro("network")
+links.bind(PAGE, LINK)
 
-if NETWORK_SPEC not in st.session_state:
-    st.session_state.net_source = "mnist_simple_cnn"
-    set_spec(source_spec("mnist_simple_cnn"))
+if "net_ver" not in st.session_state:     # the session's first visit: a link's network, or the default
+    st.session_state.setdefault("net_source", DEFAULT_SOURCE)
+    linked_shape = [st.session_state.get(k) for k in IN_KEYS]
+    set_spec(st.session_state.get(NETWORK_SPEC) or source_spec(st.session_state.net_source))
+    for k, v in zip(IN_KEYS, linked_shape):
+        if v is not None:
+            st.session_state[k] = v
+    on_input_shape()
     st.session_state.net_msg = None
     st.session_state.net_load_error = None
 
@@ -100,6 +132,7 @@ top[2].number_input("Input height (px)", 1, networks.MAX_SIDE, key="net_in_h", o
 top[3].number_input("Input width (px)", 1, networks.MAX_SIDE, key="net_in_w", on_change=on_input_shape)
 if spec.get("description"):
     st.caption(plain(spec["description"]))
+links.share(PAGE)
 
 summary: Summary | None = None
 if is_tv:

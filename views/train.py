@@ -1,6 +1,7 @@
 """Training runs: launch a run, watch it live, stop it, compare runs, resume interrupted ones."""
 from __future__ import annotations
 
+import functools
 import html
 import math
 import time
@@ -8,10 +9,15 @@ import time
 import pandas as pd
 import streamlit as st
 
-from playground import runs, training
+from playground import export, runs, training
 from playground.figures import training as figs
 from ui.common import fmt_int, page_intro, plain, show_error
+from playground.runs import owners
+from ui.data_inspection import release_closed_uploads, upload_for
+from ui.owner import browser_owner, server_mode
+from ui import watch
 from ui.run_form import run_form
+from ui import links, train_links
 
 page_intro("train")
 
@@ -25,11 +31,19 @@ def get_registry(root: str) -> runs.Registry:
 
 
 REG = get_registry(str(runs.runs_dir()))
+MODE = server_mode()        # single: anyone may stop/resume/delete; class: the starting browser
+ME = browser_owner()        # this browser's owner id (a cookie's token, hashed)
+GPUS = training.gpu_count()  # several: runs go to torchrun subprocesses, placed per GPU
+LAUNCH = runs.launcher()
+release_closed_uploads()    # closed tabs' uploads, which Streamlit itself keeps (see there)
 
 
-def _start(cfg: training.RunConfig) -> None:
+def _start(cfg: training.RunConfig, gpus: int = 0) -> None:
     try:
-        rid = REG.start(cfg)
+        if GPUS > 1:    # a torchrun subprocess on free GPUs (or the launcher's queue)
+            rid = LAUNCH.submit(cfg, gpus or 1, owner=ME, upload=upload_for(cfg.data))
+        else:
+            rid = REG.start(cfg, owner=ME, upload=upload_for(cfg.data))
     except training.TrainingError as e:
         st.session_state["train_start_error"] = str(e)
         return
@@ -64,7 +78,13 @@ def new_run_view() -> None:
         default_name = f"{data_label}: {default_name}"
     cfg.name = c1.text_input("Run name", value="", placeholder=default_name, key="train_name") or \
         f"{default_name} #{len(runs.list_runs()) + 1}"
-    c2.button("Start training", type="primary", key="train_start", on_click=_start, args=(cfg,),
+    gpus = 0
+    if GPUS > 1:
+        c1, c3, c2 = st.columns([3, 1, 1], vertical_alignment="bottom")
+        gpus = c3.number_input("GPUs", 1, GPUS, 1, key="train_gpus",
+                               help=f"This machine has {GPUS} GPUs: the run trains on this many at once "
+                                    "(torchrun, one process each; the batch size is split between them).")
+    c2.button("Start training", type="primary", key="train_start", on_click=_start, args=(cfg, gpus),
               disabled=bool(problem), width="stretch", icon=":material/play_arrow:")
     active = REG.live()
     if active:
@@ -81,17 +101,34 @@ def _badge(status: str) -> str:
 
 
 def _stop(run_id: str) -> None:
-    if not REG.stop(run_id):
-        info = runs.find_run(run_id)
-        if info is not None and info.remote:     # another process: say what Stop did
-            st.toast(runs.stop_remote(info), icon=":material/stop:", duration="long")
+    try:
+        if not REG.stop(run_id, owner=ME, mode=MODE):
+            info = runs.find_run(run_id)
+            if info is not None and info.remote:     # another process: say what Stop did
+                st.toast(runs.stop_remote(info, mode=MODE, owner=ME), icon=":material/stop:",
+                         duration="long")
+    except owners.NotYourRun as e:
+        st.session_state["train_resume_error"] = f"Could not stop: {e}"
 
 
 def _resume(run_id: str) -> None:
     try:
-        REG.resume(run_id)
-    except training.TrainingError as e:
-        st.session_state["train_resume_error"] = str(e)
+        if GPUS > 1:    # on as many GPUs as it had, under torchrun, placed like a new run
+            REG.check(run_id, ME, "resume", MODE)
+            LAUNCH.resume(run_id, min(GPUS, runs.world_size(run_id)))
+        else:
+            REG.resume(run_id, owner=ME, mode=MODE)
+    except (training.TrainingError, owners.NotYourRun) as e:
+        st.session_state["train_resume_error"] = f"Could not resume: {e}"
+
+
+def _delete(run_id: str) -> None:
+    try:
+        REG.delete(run_id, owner=ME, mode=MODE)
+    except (training.TrainingError, owners.NotYourRun) as e:
+        st.session_state["train_resume_error"] = f"Could not delete: {e}"
+        return
+    st.session_state.pop("train_run", None)
 
 
 def _view(run_id: str) -> tuple[dict | None, runs.RunInfo | None]:
@@ -104,7 +141,7 @@ def _view(run_id: str) -> tuple[dict | None, runs.RunInfo | None]:
     return (runs.load_view(info), info) if info is not None else (None, None)
 
 
-def live_panel(run_id: str) -> None:
+def live_panel(run_id: str, allowed: bool = True) -> None:
     view, info = _view(run_id)
     if view is None:
         st.warning("This run's folder is gone.")
@@ -113,8 +150,11 @@ def live_panel(run_id: str) -> None:
     status = view["status"]
     going = runs.STATUSES[status].going if status in runs.STATUSES else False
     prog, steps, epochs = view["progress"], view["steps"], view["epochs"]
-    classes = len(view["info"].get("classes") or []) or 10
     st.markdown(f"### {plain(name)} &nbsp; {_badge(status)}")   # a name is text, never Markdown
+    where = view["info"].get("gpus")
+    world = view["info"].get("world_size") or 1
+    if where is not None:
+        st.caption(f"Trains on {runs.placement.label(where)}" + (f" ({world} processes)" if world > 1 else ""))
     if info is not None and info.remote:
         st.caption(f"Trained by another process (pid {info.pid}); followed through its metrics file.")
     cols = st.columns(6)
@@ -132,23 +172,24 @@ def live_panel(run_id: str) -> None:
         c1, c2 = st.columns([5, 1], vertical_alignment="center")
         c1.progress(min(1.0, (prog.get("step") or 0) / total) if total else 0.0,
                     text=f"step {fmt_int(prog.get('step') or 0)} of {fmt_int(total)} · {view['message']}")
-        c2.button("Stop", key=f"train_stop_{run_id}", on_click=_stop, args=(run_id,), type="primary",
-                  icon=":material/stop:", width="stretch")
+        if allowed:   # someone else's run in class mode: no Stop (the registry refuses it too)
+            c2.button("Stop", key=f"train_stop_{run_id}", on_click=_stop, args=(run_id,), type="primary",
+                      icon=":material/stop:", width="stretch")
     if status == "failed" and view["error"]:
         show_error(view["error"], detail=view.get("error_detail") or None)
-    advice = training.diagnose(steps, epochs, classes, status=status, error=view["error"],
-                               steps_per_epoch=view["info"].get("steps_per_epoch"))
-    for a in advice:
-        getattr(st, a.level)(f"**{a.title}.** {a.text}")
+    # the coach's findings change slowly: they are drawn with the loss curve (chart_panel)
     if not steps:
         st.info("Waiting for the first training step ..." if going else "This run has no metrics.")
         return
-    st.plotly_chart(figs.loss_curve(steps, epochs, advice, num_classes=classes),
-                    key="train_loss_chart", width="stretch", config={"displaylogo": False})
     if going != (st.session_state.get("train_was_going", {}).get(run_id, going)):
         st.session_state.setdefault("train_was_going", {})[run_id] = going
         st.rerun(scope="app")
     st.session_state.setdefault("train_was_going", {})[run_id] = going
+
+
+def chart_panel(run_id: str) -> None:
+    """The coach's findings and the loss curve, at their own pace (ui/watch.py says why)."""
+    watch.coach_and_loss(_view(run_id)[0])
 
 
 def slow_panel(run_id: str) -> None:
@@ -190,7 +231,25 @@ def _run_label(info: runs.RunInfo) -> str:
     return f"{info.name}  ·  started {time.strftime('%d %b %H:%M', time.localtime(info.created))}"
 
 
+def _launches() -> None:
+    """Runs handed to torchrun that have not written their folder yet: where they go, or why
+    they never started; the page reruns when one appears."""
+    for job in LAUNCH.jobs_not_started():
+        problem = LAUNCH.problem(job.id)
+        if problem:
+            show_error(f"The run {job.id} could not start.", detail=problem)
+        else:
+            st.info(f"Run {plain(job.id)}: {job.where}" + (" (starting torchrun ...)" if job.gpus is not None else ""))
+            if job.gpus is None:
+                st.button("Take it out of the queue", key=f"train_cancel_{job.id}", on_click=LAUNCH.cancel,
+                          args=(job.id,), icon=":material/close:")
+    if LAUNCH.appeared():
+        st.rerun(scope="app")
+
+
 def watch_view() -> None:
+    if LAUNCH.jobs:
+        st.fragment(run_every=1.0)(_launches)()
     all_runs = runs.list_runs()
     if not all_runs:
         st.info("No runs yet: start one under **New run**.")
@@ -204,22 +263,36 @@ def watch_view() -> None:
     info = by_id[run_id]
     err = st.session_state.pop("train_resume_error", None)
     if err:
-        show_error(f"Could not resume: {err}")
+        show_error(err)
     if info.status == "damaged":
         show_error(f"This run's files are damaged, so it cannot be shown or resumed: {plain(info.problem)}")
         return
-    if info.can_resume and info.status != "failed" or info.status == "interrupted":
+    allowed = REG.may_control(info, ME, MODE)
+    if not allowed:
+        st.caption(owners.caption(info.owner, ME))
+    if allowed and (info.can_resume and info.status != "failed" or info.status == "interrupted"):
         c2.button("Resume", key="train_resume", on_click=_resume, args=(run_id,), width="stretch",
                   icon=":material/resume:", help="Continue from the last checkpoint (end of the last epoch).")
     going = info.status in runs.STATUSES and runs.STATUSES[info.status].going
-    st.fragment(run_every=0.5 if going else None)(live_panel)(run_id)
-    st.fragment(run_every=3.0 if going else None)(slow_panel)(run_id)
+    st.fragment(run_every=watch.NUMBERS_EVERY_S if going else None)(live_panel)(run_id, allowed)
+    st.fragment(run_every=watch.CHART_EVERY_S if going else None)(chart_panel)(run_id)
+    st.fragment(run_every=watch.SLOW_EVERY_S if going else None)(slow_panel)(run_id)
     if info.status == "finished":
         after_run(info)
     with st.expander("Run folder and checkpoints"):
         st.code(str(info.dir), language=None)
         st.write("best.pt: the epoch with the best validation accuracy; last.pt: the last epoch. Both "
                  "load with `playground.checkpoints.load_checkpoint` (weights only, never pickle).")
+        if allowed and not going:
+            st.button("Delete this run", key="train_delete", on_click=_delete, args=(run_id,),
+                      icon=":material/delete:", help="Its folder, and the uploaded zip it trained on "
+                                                     "when no other run uses it.")
+        if info.status == "finished":   # the zip is built when clicked, in Streamlit's own thread
+            st.download_button("Export as a standalone script (zip)", functools.partial(export.export_zip, info.dir),
+                               file_name=f"{info.id}.zip", mime="application/zip", key="train_export",
+                               on_click="ignore", icon=":material/download:",
+                               help="train.py, model.py and the data: runs with `python train.py` or "
+                                    "`torchrun --nproc_per_node=2 train.py`, only torch and torchvision needed.")
 
 
 # --------------------------------------------------------------------------------------------
@@ -270,6 +343,8 @@ def compare_view() -> None:
     st.dataframe(styled, width="stretch", height=min(800, 40 + 35 * len(df)))
 
 
+links.bind(train_links.PAGE, train_links.link_params(VIEWS))
+links.share(train_links.PAGE)
 if st.session_state.get("train_view") not in VIEWS:
     st.session_state["train_view"] = "Watch" if REG.live() else "New run"
 view = st.segmented_control("View", VIEWS, key="train_view", label_visibility="collapsed")

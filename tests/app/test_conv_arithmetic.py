@@ -33,6 +33,14 @@ def torch_shape(module, n, c, h, w):
     return tuple(module(torch.zeros(n, c, h, w, device="meta")).shape)
 
 
+def open_tab(at, short: str):
+    """Only the open tab runs (st.tabs with on_change): open "slide" or "practice" first."""
+    at.session_state["ca_tab"] = {"slide": ":material/grid_on: Sliding kernel",
+                                  "practice": ":material/quiz: Practice"}[short]
+    at.run()
+    assert_ok(at)
+
+
 def sliding_spec(at):
     specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     return next(s for s in specs if s.get("frames"))
@@ -161,6 +169,7 @@ def test_uncovered_rows_are_reported(at):
 
 
 def test_sliding_kernel_presets(at):
+    open_tab(at, "slide")
     spec = sliding_spec(at)
     from playground.arithmetic import course_example
     img, ker = course_example("6x6")
@@ -185,6 +194,7 @@ def test_sliding_kernel_presets(at):
 
 
 def test_sliding_random_values_reseed(at):
+    open_tab(at, "slide")
     set_(at, "selectbox", "ca_sl_preset", "Random values")
     at.run()
     before = sliding_spec(at)["data"][1]["z"]
@@ -195,6 +205,7 @@ def test_sliding_random_values_reseed(at):
 
 
 def test_quiz_checks_and_explains(at):
+    open_tab(at, "practice")
     set_(at, "selectbox", "ca_q_pick", 1)              # 64x64, k3 p1 s2
     at.run()
     key = next(n.key for n in at.number_input if n.key.startswith("ca_q_ans_"))

@@ -17,6 +17,13 @@ def at():
     return at
 
 
+def open_tab(at, label: str) -> None:
+    """Only the open tab runs (st.tabs with on_change)."""
+    at.session_state["inside_tab"] = label
+    at.run()
+    assert_ok(at)
+
+
 def test_tabs_and_prediction(at):
     labels = [t.label for t in at.tabs]
     assert labels == ["Feature maps", "Attributions", "Filters", "Kernel sandbox",
@@ -25,6 +32,7 @@ def test_tabs_and_prediction(at):
 
 
 def test_feature_maps_every_layer_orderable_and_enlarged(at):
+    open_tab(at, "Feature maps")
     layer = by_key(at.selectbox, "fm_layer")
     assert layer.options == ["conv1: 8 x 32 x 32", "pool1: 8 x 16 x 16", "conv2: 8 x 16 x 16"]
     layer.set_value("pool1").run()
@@ -39,6 +47,7 @@ def test_feature_maps_every_layer_orderable_and_enlarged(at):
 
 
 def test_all_attribution_methods_side_by_side(at):
+    open_tab(at, "Attributions")
     by_key(at.multiselect, "attr_methods").set_value(list(explain.METHODS)).run()
     assert_ok(at)
     assert not at.error, [e.value for e in at.error]
@@ -55,6 +64,7 @@ def test_all_attribution_methods_side_by_side(at):
 
 
 def test_filters(at):
+    open_tab(at, "Filters")
     assert "First layer `conv1`: 8 filters of 3 x 3 over 3 input channels" in texts(at)
     by_key(at.selectbox, "flt_layer").set_value("conv2").run()
     by_key(at.number_input, "flt_index").set_value(7).run()
@@ -69,6 +79,7 @@ def kernel_inputs(at) -> list[list]:
 
 
 def test_kernel_sandbox_presets_fill_the_editable_kernel(at):
+    open_tab(at, "Kernel sandbox")
     assert [w.value for w in kernel_inputs(at)[0]] == [-1.0, -1.0, -1.0]   # the course's horizontal edges
     by_key(at.selectbox, "k_preset").set_value("Sobel x").run()
     assert_ok(at)

@@ -93,6 +93,8 @@ def test_gray_run_from_the_page_on_classify_and_inside():
         pg = page(view)
         pg.session_state["picked_model"] = f"run:{info.id}:best"
         pg.session_state["picked_source"] = "Sample photo"
+        if view == "inside":      # only the open tab runs: the conversion is on the last one
+            pg.session_state["inside_tab"] = "What the model receives"
         pg.run()
         assert_ok(pg)
         text = texts(pg)
