@@ -15,6 +15,7 @@ is cached by the zip's content hash, and holds no bytes of the zip.
 """
 from __future__ import annotations
 
+import gc
 import hashlib
 import html
 import math
@@ -173,6 +174,12 @@ def release_closed_uploads() -> int:
                     mgr.remove_session_files(sid)
                     _LAST_ACTIVE.pop(sid, None)
                     swept += 1
+            if swept:
+                # A dropped session is a web of reference cycles holding its widget state (the
+                # UploadedFile's bytes), and postScriptGC is off (see README, "Streamlit and the
+                # garbage collector"): without a collection each closed tab kept its zip (measured:
+                # +52 MB per 51 MB zip, six tabs in a row; with it the server stays at one zip).
+                gc.collect()
             for sid in [s for s in _LAST_ACTIVE if s not in held]:
                 _LAST_ACTIVE.pop(sid, None)
         return swept
