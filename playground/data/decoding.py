@@ -16,6 +16,7 @@ import hashlib
 import json
 import math
 import os
+import shutil
 import statistics
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -32,6 +33,7 @@ from .layouts import Understood
 
 Progress = Callable[[str, float], None] | None
 CACHE_VERSION = 1        # bump when decoding changes what a cached tensor holds
+MAX_CACHE_BYTES = 8 << 30   # decoded images kept on disk for every source together (LRU)
 PREVIEWS = 8             # images per class kept for the inspection's preview grid
 PREVIEW_SIDE = 96        # their longer side at most, in pixels
 CHUNK = 256              # images per task handed to a worker
@@ -67,9 +69,14 @@ def _load_cached(path: Path) -> Any:
     if not path.exists():
         return None
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception:  # noqa: BLE001 - a damaged cache file is simply made again
         return None
+    try:
+        os.utime(path.parent)        # recently used: evicted last
+    except OSError:
+        pass
+    return obj
 
 
 def _save_cached(path: Path, obj: Any) -> None:
@@ -78,8 +85,40 @@ def _save_cached(path: Path, obj: Any) -> None:
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         torch.save(obj, tmp)
         os.replace(tmp, path)
+        os.utime(path.parent)
     except OSError:
-        pass            # a read-only disk: no cache, the data still loads
+        return          # a read-only disk: no cache, the data still loads
+    evict_cache(keep=path.parent)
+
+
+def _dir_bytes(d: Path) -> int:
+    try:
+        return sum(f.stat().st_size for f in d.iterdir() if f.is_file())
+    except OSError:
+        return 0
+
+
+def evict_cache(keep: Path | None = None, limit: int | None = None) -> list[Path]:
+    """Delete the least recently used sources' decoded images until the cache holds at most
+    ``limit`` bytes (:data:`MAX_CACHE_BYTES`): a class server's uploads must not fill its disk.
+    ``keep`` (the source just written) is never evicted. Returns the folders deleted."""
+    limit = MAX_CACHE_BYTES if limit is None else limit
+    root = paths.data_dir() / "own-data"
+    try:
+        dirs = [d for d in root.iterdir() if d.is_dir()]
+    except OSError:
+        return []
+    sized = sorted(((d.stat().st_mtime, d, _dir_bytes(d)) for d in dirs), key=lambda t: t[0])
+    total, gone = sum(b for _, _, b in sized), []
+    for _, d, b in sized:
+        if total <= limit:
+            break
+        if keep is not None and d.resolve() == keep.resolve():
+            continue
+        shutil.rmtree(d, ignore_errors=True)
+        total -= b
+        gone.append(d)
+    return gone
 
 
 def _load_json(path: Path) -> Any:

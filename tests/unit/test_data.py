@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
 import struct
 import zipfile
 
@@ -216,3 +217,31 @@ def test_pixel_bomb_in_a_zip_is_skipped_and_pil_is_left_alone():
     ds = data.load_image_folder(_zip(GOOD + bombs), size=16, val_fraction=0.2, seed=0)
     assert len(ds.train_y) + len(ds.val_y) == 20                          # the 20 good images
     assert Image.MAX_IMAGE_PIXELS == before
+
+
+def test_decode_cache_is_bounded_least_recently_used_first(tmp_path, monkeypatch):
+    """A class server decodes every zip its visitors train on: the decoded images kept on disk
+    stay under MAX_CACHE_BYTES, the least recently used source going first, never the new one."""
+    from playground.data import decoding
+    monkeypatch.setenv("PLAYGROUND_DATA_DIR", str(tmp_path / "cache"))
+    zips = []
+    for k in range(3):
+        z = tmp_path / f"set{k}.zip"
+        z.write_bytes(_zip([(f"{c}/{i}.png", _png(col, 100 * k + i))
+                            for c, col in (("a", (200, 30, 30)), ("b", (30, 30, 200))) for i in range(6)]))
+        zips.append(z)
+    root = tmp_path / "cache" / "own-data"
+    data.load_data({"name": "zip", "path": str(zips[0])})
+    one = decoding.evict_cache(limit=1 << 40)                         # nothing to evict yet
+    assert one == [] and len(list(root.iterdir())) == 1
+    per_source = sum(f.stat().st_size for f in next(root.iterdir()).iterdir())
+    monkeypatch.setattr(decoding, "MAX_CACHE_BYTES", int(per_source * 2.5))
+    first = next(root.iterdir())
+    data.load_data({"name": "zip", "path": str(zips[1])})
+    os.utime(first, (1, 1))                                           # set 0: least recently used
+    data.load_data({"name": "zip", "path": str(zips[2])})             # the third source evicts it
+    kept = list(root.iterdir())
+    assert len(kept) == 2 and first not in kept
+    assert sum(f.stat().st_size for d in kept for f in d.iterdir()) <= decoding.MAX_CACHE_BYTES
+    ds = data.load_data({"name": "zip", "path": str(zips[0])})       # evicted: decoded again, same data
+    assert ds.class_names == ["a", "b"] and len(list(root.iterdir())) == 2
