@@ -37,6 +37,7 @@ from .data import (DATASETS, SHAPE_CLASSES, DataError, Dataset, data_config, loa
                    propose_model, shapes_val_count)
 from .training import (OPTIMIZERS, SCHEDULES, TORCHVISION_IMAGE_SIZE, Run, RunConfig,  # noqa: E402
                        TrainingError, distributed)
+from .training.speed import COMPILE_HELP, COMPILE_MODES  # noqa: E402
 if _GC_ON:
     gc.enable()
 
@@ -109,7 +110,7 @@ def run_config(a: argparse.Namespace, ds: Dataset | None = None) -> RunConfig:
                      grad_clip=a.grad_clip, backbone_lr_scale=a.backbone_lr_scale, seed=a.seed,
                      schedule=a.schedule,
                      augment={"crop": a.crop, "hflip": a.hflip, "rotate": a.rotate,
-                              "jitter": a.jitter, "erase": a.erase}, device=a.device)
+                              "jitter": a.jitter, "erase": a.erase}, device=a.device, compile=a.compile)
 
 
 def _add_data_args(t: argparse.ArgumentParser) -> None:
@@ -160,6 +161,8 @@ def _add_optim_args(t: argparse.ArgumentParser) -> None:
     t.add_argument("--jitter", type=float, default=aug["jitter"], help="augment: colour jitter strength")
     t.add_argument("--erase", type=float, default=aug["erase"], help="augment: random erasing probability")
     t.add_argument("--device", default=D.device, help="auto | cpu | cuda | cuda:1 | mps")
+    t.add_argument("--compile", choices=list(COMPILE_MODES), default=D.compile,
+                   help=f"the compiled mode: {'; '.join(COMPILE_MODES.values())}. {COMPILE_HELP}")
     t.add_argument("--seed", type=int, default=D.seed)
 
 

@@ -9,6 +9,7 @@ import streamlit as st
 
 from playground import data, networks, summary, training
 from playground.figures import training as figs
+from playground.training.speed import COMPILE_HELP, COMPILE_MODES
 from ui import keys
 from ui.common import code_allowed, fmt_int, plain, show_error
 from ui.data_inspection import OwnData, own_data_widgets, show_inspection
@@ -186,6 +187,9 @@ def optimizer_column() -> dict:
         o["device"] = st.selectbox("Device", devs, index=devs.index(D.device), key="train_device",
                                    help="auto: CUDA, then Apple MPS, else CPU. Mixed precision and "
                                         "channels-last are used on CUDA.")
+        modes = list(COMPILE_MODES)
+        o["compile"] = st.selectbox("Compiled mode", modes, index=modes.index(D.compile), key="train_compile",
+                                    format_func=COMPILE_MODES.get, help=COMPILE_HELP)
     return o
 
 

@@ -26,10 +26,11 @@ from . import distributed
 from .config import RunConfig, TrainingError
 from .device import gpus_of, pick_device
 from .evaluate import confusion_report, logits, loss_and_accuracy
+from .metrics import StepRecords, blew_up_message
 from .model import ModelBundle, build_model, param_counts
 from .optim import make_optimizer, make_scheduler
 from .run import Run
-from .speed import Forward, use_compile
+from .speed import AUTOCAST_DTYPES, Forward, pick_precision, use_compile
 
 
 def train(run: Run, *, on_progress: Callable[[Run], None] | None = None) -> Run:
@@ -76,6 +77,8 @@ class _Loop:
     log: store.MetricsLog | distributed.NullLog | None = None
     group: distributed.Group = field(default_factory=distributed.Group)   # torchrun's ranks, or one
     forward: Forward | None = None      # the training step's forward: compiled or eager (speed.py)
+    precision: str = "fp32"             # bf16 / fp16 autocast on CUDA (speed.pick_precision)
+    records: StepRecords | None = None  # the step lines: read each step, or in batches on CUDA
     epoch: int = 0                      # epochs done
     step: int = 0                       # steps done
     start_step: int = 0                 # steps done when this process took over (resume)
@@ -110,9 +113,12 @@ class _Loop:
         opt = make_optimizer(cfg, bundle.model)   # transfer learning: head and backbone groups
         sched, when = make_scheduler(cfg, opt, steps_per_epoch)
         gen_dev = torch.Generator(device=device).manual_seed(cfg.seed + 1 + group.rank) if device.type != "mps" else None
-        scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and cfg.amp)
+        precision = pick_precision(device.type, cfg.amp, device.type == "cuda"
+                                   and torch.cuda.is_bf16_supported(including_emulation=False))
+        scaler = torch.amp.GradScaler("cuda", enabled=precision == "fp16")   # bf16 needs none
         loop = cls(run, ds, bundle, device, opt, sched, when, steps_per_epoch, gen_cpu, gen_dev, scaler,
-                   nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing), group=group)
+                   nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing), group=group,
+                   precision=precision, records=StepRecords(device))
         loop.forward = Forward(group.wrap(bundle.model, device), use_compile(cfg.compile, device.type, steps_per_epoch * cfg.epochs),
                                lambda phase: run.set_status("running", phase))
         loop.publish_info()
@@ -127,7 +133,7 @@ class _Loop:
 
     @property
     def amp(self) -> bool:
-        return self.device.type == "cuda" and self.run.config.amp
+        return self.precision != "fp32"
 
     @property
     def batch_size(self) -> int:
@@ -148,7 +154,7 @@ class _Loop:
                         "input_shape": list(b.input_shape), "n_train": int(ds.train_x.shape[0]),
                         "n_val": int(ds.val_x.shape[0]), "steps_per_epoch": self.steps_per_epoch,
                         "n_test": int(ds.test_x.shape[0]) if ds.has_test else 0,
-                        "amp": self.amp, "dataset": ds.name, "mean": list(b.mean),
+                        "amp": self.amp, "precision": self.precision, "dataset": ds.name, "mean": list(b.mean),
                         "std": list(b.std), "source": ds.source, "world_size": self.group.world,
                         "gpus": gpus_of(self.device, self.group.world)}
             run.progress.update(total_steps=self.steps_per_epoch * run.config.epochs,
@@ -171,7 +177,7 @@ class _Loop:
             self.opt.load_state_dict(state["optimizer"])
             if self.sched is not None and state.get("scheduler") is not None:
                 self.sched.load_state_dict(state["scheduler"])
-            if state.get("scaler") and self.amp:
+            if state.get("scaler") and self.scaler.is_enabled():
                 self.scaler.load_state_dict(state["scaler"])
             self.gen_cpu.set_state(state["rng"])
             self.epoch, self.step = int(state["epoch"]), int(state["step"])
@@ -191,7 +197,7 @@ class _Loop:
             "model": {k: v.detach().cpu() for k, v in self.bundle.model.state_dict().items()},
             "optimizer": self.opt.state_dict(),
             "scheduler": self.sched.state_dict() if self.sched is not None else None,
-            "scaler": self.scaler.state_dict() if self.amp else None,
+            "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
             "rng": self.gen_cpu.get_state(), "epoch": self.epoch, "step": self.step,
             "best_acc": self.best_acc, "elapsed": elapsed})
 
@@ -233,6 +239,7 @@ class _Loop:
         seen, t0 = 0, time.time()
         for i in range(self.steps_per_epoch):
             if self.group.stopping(self.run.stop_event.is_set(), i, self.device):
+                self.write_lines(self.records.drain())
                 return None
             idx = perm[i * bs:(i + 1) * bs]
             yb = ds.train_y[idx]
@@ -242,6 +249,7 @@ class _Loop:
             correct += (out.detach().argmax(1) == yb).sum()
             if on_progress:
                 on_progress(self.run)
+        self.write_lines(self.records.drain())   # every step's line before the epoch's
         return time.time() - t0, loss_sum, correct, seen
 
     def train_step(self, x_uint8: torch.Tensor, yb: torch.Tensor, i: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -251,11 +259,13 @@ class _Loop:
                             **self.input_args())
         if self.channels_last(cfg, self.device):
             xb = xb.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
+        with torch.autocast(self.device.type, dtype=AUTOCAST_DTYPES.get(self.precision), enabled=self.amp):
             out = self.forward(xb)
             loss = self.criterion(out.float(), yb)
-        lv = float(loss.detach())
-        if not math.isfinite(lv):
+        # eager (CPU, MPS): the loss read now, a NaN stops before its step; deferred (CUDA): no
+        # host sync here, the loss is read with the next batch of lines (metrics.py)
+        lv = None if self.records.deferred else float(loss.detach())
+        if lv is not None and not math.isfinite(lv):
             self.blew_up(lv, i)
         opt.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
@@ -268,7 +278,7 @@ class _Loop:
         if self.sched is not None and self.when == "step":
             self.sched.step()
         self.step += 1
-        self.record_step(lv, lr_now, yb.shape[0] * self.group.world, i)
+        self.record_step(loss if lv is None else lv, lr_now, yb.shape[0] * self.group.world, i)
         return out, loss
 
     def blew_up(self, lv: float, i: int) -> None:
@@ -279,14 +289,23 @@ class _Loop:
         self.log.write(rec, flush=True)
         with self.run.lock:
             self.run.steps.append(rec)
-        raise TrainingError(f"The loss became {'NaN' if math.isnan(lv) else 'infinite'} at step "
-                            f"{self.step + 1} (epoch {self.epoch + 1}), so training stopped. The "
-                            f"learning rate ({lr:.3g}) is probably too high: lower it or turn on "
-                            "gradient clipping.")
+        raise TrainingError(blew_up_message(lv, self.step + 1, self.epoch + 1, lr))
 
-    def record_step(self, loss: float, lr: float, images: int, i: int) -> None:
-        """The step's line in metrics.jsonl and the live progress: images/s over the last ~3 s,
-        elapsed time and the time left."""
+    def write_lines(self, lines: list[dict]) -> None:
+        """Step lines that are ready (:class:`StepRecords`) into metrics.jsonl and the live view;
+        a non-finite loss among them (the deferred mode's check) stops the run."""
+        for rec in lines:
+            self.log.write(rec)
+        if lines:
+            with self.run.lock:
+                self.run.steps.extend(lines)
+        blown = self.records.blown
+        if blown is not None:   # pending lines never span an epoch: it is this epoch's
+            raise TrainingError(blew_up_message(blown["loss"], blown["step"], self.epoch + 1, blown["lr"]))
+
+    def record_step(self, loss: torch.Tensor | float, lr: float, images: int, i: int) -> None:
+        """The step's line (metrics.jsonl and the live view, when its loss is read: :class:`StepRecords`)
+        and the live progress: images/s over the last ~3 s, elapsed time and the time left."""
         run, now = self.run, time.time()
         self.recent.append((now, images))   # a running sum: summing ~600 steps each step was
         if len(self.recent) > 1:             # 0.2 s of a 3 s run
@@ -299,10 +318,9 @@ class _Loop:
         done = self.step - self.start_step
         eta = (now - self.t0) / max(done, 1) * (self.steps_per_epoch * run.config.epochs - self.step)
         epoch = self.epoch + (i + 1) / self.steps_per_epoch
-        rec = {"type": "step", "step": self.step, "epoch": round(epoch, 4), "loss": loss, "lr": lr, "time": now}
-        self.log.write(rec)
+        rec = {"type": "step", "step": self.step, "epoch": round(epoch, 4), "loss": None, "lr": lr, "time": now}
+        self.write_lines(self.records.add(rec, loss))
         with run.lock:
-            run.steps.append(rec)
             run.progress.update(step=self.step, epoch=epoch, elapsed=self.elapsed_before + now - self.t0,
                                 eta=eta, images_per_second=ips)
         run.write_status()

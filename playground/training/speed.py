@@ -14,7 +14,13 @@ from typing import Callable
 import torch
 from torch import nn
 
-COMPILE_CHOICES = ("auto", "on", "off")
+# The compiled mode's settings and their labels (the CLI's --compile, the new-run form), once.
+COMPILE_MODES = {"auto": "Auto: on for CUDA runs long enough to pay for the compile",
+                 "on": "On: compile the training step (CUDA graphs on a GPU)",
+                 "off": "Off: eager PyTorch"}
+COMPILE_CHOICES = tuple(COMPILE_MODES)
+COMPILE_HELP = ("torch.compile captures the training step in CUDA graphs: about 2x the images/s of "
+                "a small network on a GPU, after ~10 s of compiling (shown as the run's phase).")
 # "auto" compiles a CUDA run of at least this many steps: ~10 s of compile against a run of
 # ~3.6 ms x 3,000 = 11 s of eager host work at least, so the compile pays for itself in one run.
 COMPILE_MIN_STEPS = 3000
@@ -31,6 +37,18 @@ def use_compile(choice: str, device_type: str, total_steps: int) -> bool:
     if choice == "on":
         return True
     return device_type == "cuda" and total_steps >= COMPILE_MIN_STEPS
+
+
+def pick_precision(device_type: str, amp: bool, bf16_supported: bool) -> str:
+    """The training step's number format: "bf16" autocast where the GPU has bfloat16 (no grad
+    scaler: bf16 has float32's range, so gradients do not underflow), "fp16" autocast with a
+    grad scaler on older CUDA GPUs, "fp32" on the CPU, MPS, or with ``amp`` off."""
+    if device_type != "cuda" or not amp:
+        return "fp32"
+    return "bf16" if bf16_supported else "fp16"
+
+
+AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}   # "fp32": autocast off
 
 
 class Forward:
