@@ -22,6 +22,7 @@ HOLLOW_SHAPES = ("ring", "crescent")
 SHAPE_CLASSES = DEFAULT_SHAPES + HOLLOW_SHAPES
 # The validation set's seed is the training seed plus this prime: never the same images.
 VAL_SEED_OFFSET = 1_000_003
+BACKGROUND = "background"   # class 0 of every segmentation mask
 
 
 @dataclass
@@ -33,6 +34,11 @@ class ShapesData:
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
+
+    def class_masks(self) -> torch.Tensor:
+        """int64 (N, H, W) segmentation targets: 0 on the background, 1 + the shape's class
+        index on its pixels (class names: ``[BACKGROUND, *class_names]``)."""
+        return torch.where(self.masks, self.labels[:, None, None] + 1, 0)
 
 
 def _polygon_radius(phi: torch.Tensor, sides: int) -> torch.Tensor:
@@ -156,12 +162,27 @@ def make_shapes(n: int, size: int = 32, seed: int = 0, *, classes: tuple[str, ..
     return ShapesData(images, labels.to(torch.int64), masks, list(classes))
 
 
-def load_shapes(cfg: dict[str, Any]) -> Dataset:
-    """The shapes :class:`Dataset` of a data config (the catalogue fills in its defaults)."""
+def _splits(cfg: dict[str, Any]) -> tuple[ShapesData, ShapesData]:
+    """(training, validation) shapes of a data config."""
     size, seed = int(cfg["size"]), int(cfg["seed"])
     kinds = tuple(cfg.get("classes") or DEFAULT_SHAPES)
     tex = float(cfg["texture"])
     tr = make_shapes(int(cfg["n_train"]), size, seed, classes=kinds, texture=tex)
     va = make_shapes(int(cfg["n_val"]), size, seed + VAL_SEED_OFFSET, classes=kinds, texture=tex)
+    return tr, va
+
+
+def load_shapes(cfg: dict[str, Any]) -> Dataset:
+    """The shapes :class:`Dataset` of a data config (the catalogue fills in its defaults)."""
+    tr, va = _splits(cfg)
     return Dataset("shapes", tr.class_names, tr.images, tr.labels, va.images, va.labels,
-                   val_masks=va.masks, source=f"generated, seed {seed}")
+                   val_masks=va.masks, source=f"generated, seed {int(cfg['seed'])}")
+
+
+def load_shape_masks(cfg: dict[str, Any]) -> Dataset:
+    """The shapes of a data config as a segmentation :class:`Dataset`: the same images as
+    :func:`load_shapes`, with ``train_y`` / ``val_y`` the int64 (N, H, W) class masks
+    (:meth:`ShapesData.class_masks`; class 0 the background)."""
+    tr, va = _splits(cfg)
+    return Dataset("shapes", [BACKGROUND, *tr.class_names], tr.images, tr.class_masks(), va.images,
+                   va.class_masks(), val_masks=va.masks, source=f"generated, seed {int(cfg['seed'])}")
