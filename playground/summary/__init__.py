@@ -9,11 +9,13 @@ fields, activation memory, and shape errors explained with a fix.
 - :mod:`.receptive`: receptive fields and jumps propagated through the dataflow.
 - :mod:`.errors`: :class:`ShapeError`, :class:`Fix`, failures explained, :func:`apply_fix`.
 - :mod:`.results`: :class:`Row`, :class:`Summary`, :class:`ModuleOutput`.
+- :mod:`.conventions`: what the MACs count, and torchinfo's count beside them.
 """
+from .conventions import torchinfo_macs
 from .errors import Fix, ShapeError, apply_fix
 from .results import ModuleOutput, Row, Summary, fc_comparison
 from ..flops import flop_counter
 from .trace import summarize
 
 __all__ = ["Row", "Fix", "ShapeError", "Summary", "ModuleOutput", "summarize", "apply_fix",
-           "fc_comparison", "flop_counter"]
+           "fc_comparison", "flop_counter", "torchinfo_macs"]

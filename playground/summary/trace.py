@@ -265,6 +265,12 @@ def _build_meta(spec: dict) -> nn.Module:
         return networks.build(spec)
 
 
+def meta_model(model: nn.Module | dict) -> nn.Module:
+    """A meta-device module for ``model``: a private copy of a module (no weight data), or the
+    one a spec builds (torchvision specs without weights: never a download)."""
+    return _build_meta(networks.parse_spec(model)) if isinstance(model, dict) else _to_meta(model)
+
+
 def summarize(model: nn.Module | dict | list, input_shape: tuple[int, int, int] | list[int] | None = None) -> Summary:
     """Trace ``model`` (an ``nn.Module`` or a spec) on a ``(C, H, W)`` input. Never raises for
     a network whose shapes do not fit: ``Summary.error`` says where and why, and the rows stop
