@@ -248,14 +248,53 @@ def notice(page: str) -> None:
 
 
 def url(page: str) -> str:
-    """The full link to what is on screen now."""
+    """The full link to what is on the server's screen at this run (the address bar holds the
+    same; the Copy link control reads the address bar, which fragments keep current)."""
     base = st.context.url or f"/{page}"
     q = urlencode(query_for(page))
     return f"{base}?{q}" if q else base
 
 
-def share(page: str) -> None:
-    """A small "copy link" control: the full URL in a code box with its copy button."""
-    with st.popover(":material/link: Copy link", help="A link that opens exactly this view."):
-        st.code(url(page), language=None, wrap_lines=True)
-        st.caption("Copy it with the button at its right; the address bar holds the same link.")
+# The Copy link control is built in the browser from the address bar when it is opened, so it is
+# never stale: a fragment's rerun (a knob) updates the address bar but not elements outside the
+# fragment. Its HTML never changes, so a rerun sends an identical element and the browser
+# redraws nothing. The script is installed once per document (event delegation), whatever page.
+SHARE_HTML = """<details class="pg-share"><summary title="A link that opens exactly this view">&#128279; Copy link</summary>
+<div class="pg-share-box"><input class="pg-share-url" readonly aria-label="Link to this view">
+<button type="button" class="pg-share-copy">Copy</button>
+<div class="pg-share-note">Whoever opens this link sees what is on your screen now.</div></div></details>
+<style>
+.pg-share {display:inline-block; font-size:0.9rem; margin:0.1rem 0;}
+.pg-share summary {cursor:pointer; list-style:none; border:1px solid rgba(49,51,63,0.2); border-radius:0.5rem;
+  padding:0.25rem 0.75rem; display:inline-block; user-select:none;}
+.pg-share summary::-webkit-details-marker {display:none;}
+.pg-share[open] summary {border-color:#3b5bdb;}
+.pg-share-box {margin-top:0.35rem; display:flex; flex-wrap:wrap; gap:0.35rem; align-items:center;}
+.pg-share-url {font-family:ui-monospace, Menlo, monospace; font-size:0.85rem; width:min(38rem, 80vw);
+  padding:0.25rem 0.4rem; border:1px solid rgba(49,51,63,0.3); border-radius:0.35rem;}
+.pg-share-copy {padding:0.25rem 0.8rem; border-radius:0.35rem; border:1px solid #3b5bdb; background:#edf2ff; cursor:pointer;}
+.pg-share-note {width:100%; color:#6c757d; font-size:0.8rem;}
+</style>
+<script>
+if (!window.__pgShare) {
+  window.__pgShare = true;
+  const fill = (box) => { const u = box.querySelector('.pg-share-url'); u.value = window.location.href; u.select(); return u; };
+  document.addEventListener('click', (e) => {
+    const t = e.target;
+    const sum = t.closest && t.closest('.pg-share summary');
+    if (sum) { setTimeout(() => fill(sum.parentElement), 0); return; }
+    const btn = t.closest && t.closest('.pg-share-copy');
+    if (!btn) return;
+    const u = fill(btn.closest('.pg-share'));
+    const done = () => { btn.textContent = 'Copied'; setTimeout(() => { btn.textContent = 'Copy'; }, 1500); };
+    if (navigator.clipboard && window.isSecureContext) navigator.clipboard.writeText(u.value).then(done, () => {});
+    else { try { if (document.execCommand('copy')) done(); } catch (err) {} }
+  }, true);
+}
+</script>"""
+
+
+def share(page: str) -> None:  # noqa: ARG001 - the page's URL is the address bar's
+    """A small "copy link" control: opened, it shows the address bar's link (always the current
+    state, fragments included) with a Copy button."""
+    st.html(SHARE_HTML, width="content", unsafe_allow_javascript=True)

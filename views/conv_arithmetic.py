@@ -8,7 +8,7 @@ import streamlit as st
 
 from playground import arithmetic as ar, paths
 from playground.figures import conv as cf
-from ui import links
+from ui import links, plot
 from ui.common import fmt_int, page_intro, show_error
 from ui.links import Param
 
@@ -77,12 +77,11 @@ def analyze(fields: tuple) -> ar.Report:
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
-def windows_figures(fields: tuple) -> list[dict]:
-    """The two "where the windows land" figures as plain dicts (plotly's figure objects cost
-    ~20 ms each to build; a dict is sent as it is)."""
-    layer = ar.Layer(**dict(fields))
-    return [cf.windows_figure(w, axis=name).to_plotly_json()
-            for name, w in zip(("rows", "columns"), layer.windows())]
+def windows_figure(axis: str, dims: tuple) -> dict:
+    """The "where the windows land" figure of one dimension as a plain dict, cached on that
+    dimension's numbers alone: a knob of the height leaves the width's figure, and so its
+    element, exactly as it was (plotly's figure objects cost ~20 ms each to build)."""
+    return plot.lean(cf.windows_figure(ar.windows_along(**dict(dims)), axis=axis))
 
 
 page_intro(PAGE)
@@ -247,7 +246,7 @@ def shape_section() -> None:
 
             # where the windows land, per dimension
             if max(in_h, in_w) <= 512:
-                figs = windows_figures(tuple(fields.items()))
+                figs = [windows_figure(name, tuple(d.items())) for name, d in zip(("rows", "columns"), layer.dims())]
                 for col, name, w, fig in zip(st.columns(2), ("rows", "columns"), layer.windows(), figs):
                     with col:
                         if w.transposed:
@@ -255,7 +254,8 @@ def shape_section() -> None:
                         else:
                             title = f"{len(w.taps)} windows along the {('height', 'width')[name == 'columns']}"
                         st.markdown(f"**{title}**")
-                        st.plotly_chart(fig, key=f"ca_windows_{name}", width="stretch")
+                        st.plotly_chart(fig, key=f"ca_windows_{name}", width="stretch",
+                                        config={"displayModeBar": False})   # less for the browser to lay out
 
         if is_conv:
             with st.container(border=True):
@@ -356,7 +356,7 @@ def slide_section() -> None:
         padding = s_pad_mode if s_pad_mode != "number" else s_pad
         sl = ar.slide(image, kernel, kind=s_kind, kernel_size=pool_k, stride=s_stride, padding=padding,
                       dilation=s_dil, ceil_mode=s_ceil and s_kind != "Conv2d")
-        fig = cf.sliding_figure(sl)
+        fig = plot.lean(cf.sliding_figure(sl))
     except ValueError as exc:
         show_error(f"This sliding-kernel setup does not work: {exc}", exc)
     else:

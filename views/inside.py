@@ -5,13 +5,14 @@ import streamlit as st
 from playground import explain, images
 from playground.figures import explain as fx
 from ui import links, pickers
+from ui.attention_tab import attention_section
 from ui.common import fmt_int, page_intro, plain, show_error
 from ui.conversion import conversion
 from ui.links import Param
 
 PAGE = "inside"
-TABS = {"Feature maps": "maps", "Attributions": "attr", "Filters": "filters", "Kernel sandbox": "kernel",
-        "What the model receives": "input"}
+TABS = {"Feature maps": "maps", "Attributions": "attr", "Attention": "attention", "Filters": "filters",
+        "Kernel sandbox": "kernel", "What the model receives": "input"}
 ORDERS = {"strength": "mean activation", "peak": "largest value", "index": "channel number"}
 
 page_intro(PAGE)
@@ -153,7 +154,8 @@ def attributions_section() -> None:
                          caption=at)
                 if pic.mask is not None and pic.mask.shape == heat.shape:
                     r, c = explain.peak(heat)
-                    st.caption(f"peak {'inside' if pic.mask[r, c] else 'outside'} the shape")
+                    st.caption(f"peak {'inside' if pic.mask[r, c] else 'outside'} the shape · "
+                               f"{explain.mask_share(heat, pic.mask).text()}")
     with st.expander("What each method shows"):
         for mth in explain.METHODS.values():
             st.markdown(f"- **{mth.name}** (captum's `{mth.captum}`): {mth.description}")
@@ -258,9 +260,15 @@ def input_section() -> None:
     pickers.show_model_input(prep, "inside_input")
 
 
+@st.fragment
+def vit_section() -> None:
+    links.sync(PAGE)
+    attention_section(lm, x, mid, pic.digest, prep.shown, pic.mask)
+
+
 tabs = st.tabs(list(TABS), key="inside_tab", on_change="rerun")    # only the open tab runs
-for tab, section in zip(tabs, (maps_section, attributions_section, filters_section, kernel_section,
-                               input_section)):
+for tab, section in zip(tabs, (maps_section, attributions_section, vit_section, filters_section,
+                               kernel_section, input_section)):
     if tab.open:
         with tab:
             section()

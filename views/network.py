@@ -17,6 +17,7 @@ from ui.keys import NETWORK_SPEC
 from ui.links import Param
 from ui.network_editor import (SOURCES, layer_editor, on_fix, on_input_shape, on_source, save_load,
                                set_spec, source_label, source_spec, tv_editor)
+from ui.vit_panel import macs_note, vit_panel
 
 PAGE = "network"
 DEFAULT_SOURCE = "mnist_simple_cnn"
@@ -191,6 +192,9 @@ if summary is not None:
     m[2].metric("Activations per image", f"{summary.activation_mb:,.2f} MB",
                 help="All layer outputs for one image (float32): what a training step keeps "
                      "in memory per image.")
+    macs_note(spec, summary)
+    if summary.error is None:
+        vit_panel(spec)
     st.subheader("The network, as the course draws it")
     st.plotly_chart(fig_net.block_diagram(summary), key="net_diagram", width="stretch",
                     config={"displayModeBar": False})

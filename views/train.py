@@ -17,7 +17,7 @@ from ui.data_inspection import release_closed_uploads, upload_for
 from ui.owner import browser_owner, server_mode
 from ui import watch
 from ui.run_form import run_form
-from ui import links, train_links
+from ui import links, plot, train_links
 
 page_intro("train")
 
@@ -157,16 +157,16 @@ def live_panel(run_id: str, allowed: bool = True) -> None:
         st.caption(f"Trains on {runs.placement.label(where)}" + (f" ({world} processes)" if world > 1 else ""))
     if info is not None and info.remote:
         st.caption(f"Trained by another process (pid {info.pid}); followed through its metrics file.")
-    cols = st.columns(6)
     sm = training.smooth([s["loss"] for s in steps if math.isfinite(s["loss"])])
     last = epochs[-1] if epochs else {}
-    cols[0].metric("Epoch", f"{prog.get('epoch', 0):.1f} / {prog.get('epochs') or view['config'].get('epochs', '?')}")
-    cols[1].metric("Train loss", f"{sm[-1]:.3f}" if sm else "–", help="smoothed over recent steps")
-    cols[2].metric("Val accuracy", f"{last['val_acc']:.1%}" if last else "–")
     ips = prog.get("images_per_second") if going else last.get("images_per_second")
-    cols[3].metric("Images / s", fmt_int(ips) if ips else "–")
-    cols[4].metric("Elapsed", _fmt_secs(prog.get("elapsed")))
-    cols[5].metric("Time left", _fmt_secs(prog.get("eta")) if going else "–")
+    watch.numbers([
+        ("Epoch", f"{prog.get('epoch', 0):.1f} / {prog.get('epochs') or view['config'].get('epochs', '?')}", None),
+        ("Train loss", f"{sm[-1]:.3f}" if sm else "–", "smoothed over recent steps"),
+        ("Val accuracy", f"{last['val_acc']:.1%}" if last else "–", None),
+        ("Images / s", fmt_int(ips) if ips else "–", None),
+        ("Elapsed", _fmt_secs(prog.get("elapsed")), None),
+        ("Time left", _fmt_secs(prog.get("eta")) if going else "–", None)])
     total = prog.get("total_steps") or 0
     if going:
         c1, c2 = st.columns([5, 1], vertical_alignment="center")
@@ -199,10 +199,10 @@ def slow_panel(run_id: str) -> None:
         return
     left, right = st.columns([2, 1])
     if view["epochs"]:
-        left.plotly_chart(figs.epoch_curves(view["epochs"]), key="train_epoch_chart", width="stretch")
+        left.plotly_chart(plot.lean(figs.epoch_curves(view["epochs"])), key="train_epoch_chart", width="stretch")
     else:
         left.info("Validation loss and accuracy appear after the first epoch.")
-    right.plotly_chart(figs.live_lr(view["steps"]), key="train_lr_chart", width="stretch")
+    right.plotly_chart(plot.lean(figs.live_lr(view["steps"])), key="train_lr_chart", width="stretch")
 
 
 def after_run(info: runs.RunInfo) -> None:

@@ -26,7 +26,7 @@ def open_tab(at, label: str) -> None:
 
 def test_tabs_and_prediction(at):
     labels = [t.label for t in at.tabs]
-    assert labels == ["Feature maps", "Attributions", "Filters", "Kernel sandbox",
+    assert labels == ["Feature maps", "Attributions", "Attention", "Filters", "Kernel sandbox",
                       "What the model receives"]
     assert "The model predicts" in texts(at) and "true class" in texts(at)
 

@@ -54,6 +54,18 @@ def test_conv_arithmetic_link_round_trip(goto, page, browser):
         ctx.close()
 
 
+def test_copy_link_is_current_after_a_fragment_rerun(goto, page):
+    """A knob reruns only its fragment; the Copy link box (outside it) still gives the current link."""
+    goto("conv_arithmetic")
+    number(page, "Input height", 71)
+    url = settled_url(page)
+    assert "in_h=71" in url
+    page.locator(".pg-share summary").first.click()
+    box = page.locator(".pg-share-url").first
+    box.wait_for(state="visible")
+    assert box.input_value() == url
+
+
 def test_network_link_round_trip(goto, page, browser):
     goto("network")
     number(page, "Input height (px)", 40)
