@@ -37,6 +37,7 @@ from .data import (DATASETS, SHAPE_CLASSES, DataError, Dataset, data_config, loa
                    propose_model, shapes_val_count)
 from .training import (OPTIMIZERS, SCHEDULES, TORCHVISION_IMAGE_SIZE, Run, RunConfig,  # noqa: E402
                        TrainingError, distributed)
+from .tasks import TASKS  # noqa: E402
 from .training.speed import COMPILE_HELP, COMPILE_MODES  # noqa: E402
 if _GC_ON:
     gc.enable()
@@ -66,6 +67,8 @@ def _data_cfg(a: argparse.Namespace) -> dict[str, Any]:
 
 def _model_cfg(a: argparse.Namespace, data: dict[str, Any], ds: Dataset | None = None) -> dict[str, Any]:
     m = a.model
+    if m is None and a.task != D.task:   # another task: its own network (segment: the U-Net)
+        return TASKS[a.task].default_model()
     if m is None:   # your own data: the network proposed for it (the page proposes the same)
         return propose_model(ds.input_shape, ds.num_classes) if ds is not None else dict(D.model)
     if m in networks.PRESETS:
@@ -85,11 +88,11 @@ def _model_cfg(a: argparse.Namespace, data: dict[str, Any], ds: Dataset | None =
                      "model name, or a spec .json file.")
 
 
-def own_data(data: dict[str, Any], progress=None) -> Dataset | None:
-    """A zip's or folder's Dataset, loaded here once: the run trains on it (not loading it
-    again) and its input shape picks the proposed network. None for the named datasets (the
-    run loads them)."""
-    return load_data(data, progress) if DATASETS[data["name"]].kind in ("zip", "folder") else None
+def own_data(data: dict[str, Any], progress=None, task: str = D.task) -> Dataset | None:
+    """A zip's or folder's Dataset (as ``task`` reads it), loaded here once: the run trains on it
+    (not loading it again) and its input shape picks the proposed network. None for the named
+    datasets (the run loads them)."""
+    return TASKS[task].load_data(data, progress) if DATASETS[data["name"]].kind in ("zip", "folder") else None
 
 
 def run_config(a: argparse.Namespace, ds: Dataset | None = None) -> RunConfig:
@@ -103,8 +106,8 @@ def run_config(a: argparse.Namespace, ds: Dataset | None = None) -> RunConfig:
             raise SystemExit(f"--config {a.config}: not a run's settings ({e}).") from e
     data = _data_cfg(a)
     if ds is None:
-        ds = own_data(data)
-    return RunConfig(name=a.name, data=data, model=_model_cfg(a, data, ds), optimizer=a.optimizer,
+        ds = own_data(data, task=a.task)
+    return RunConfig(name=a.name, task=a.task, data=data, model=_model_cfg(a, data, ds), optimizer=a.optimizer,
                      lr=a.lr, momentum=a.momentum, weight_decay=a.weight_decay,
                      batch_size=a.batch_size, epochs=a.epochs, label_smoothing=a.label_smoothing,
                      grad_clip=a.grad_clip, backbone_lr_scale=a.backbone_lr_scale, seed=a.seed,
@@ -134,6 +137,8 @@ def _add_data_args(t: argparse.ArgumentParser) -> None:
 
 
 def _add_model_args(t: argparse.ArgumentParser) -> None:
+    t.add_argument("--task", choices=list(TASKS), default=D.task, help="; ".join(
+        f"{k}: {v.description}" for k, v in TASKS.items()) + f" (default {D.task})")
     t.add_argument("--model", default=None,
                    help="a preset name, a torchvision model name (resnet18 ...) or a spec .json file "
                         f"(default {D.model['preset']}; a zip/folder: the network proposed for its data)")
@@ -231,7 +236,8 @@ class Progress:
     @staticmethod
     def _epoch_line(e: dict, epochs: int | None) -> str:
         return (f"epoch {e['epoch']}/{epochs}: train loss {e['train_loss']:.4f}  val loss "
-                f"{e['val_loss']:.4f}  val acc {e['val_acc']:.2%}  {e['images_per_second']:,.0f} img/s")
+                f"{e['val_loss']:.4f}  val acc {e['val_acc']:.2%}" + (f"  val mIoU {e['val_miou']:.3f}" if
+                "val_miou" in e else "") + f"  {e['images_per_second']:,.0f} img/s")
 
     @staticmethod
     def _status_line(s: dict) -> str:
@@ -271,7 +277,8 @@ def _result(run: Run, seconds: float) -> dict[str, Any]:
     best = runs.checkpoint_path(run.dir, "best")
     test = runs.store.read_test(run.dir)      # data with a held-out test/ split
     return {"run_id": run.id, "run_dir": str(run.dir), "status": snap["status"],
-            "val_acc": last.get("val_acc"), "val_loss": last.get("val_loss"),
+            "task": run.config.task, "val_acc": last.get("val_acc"), "val_loss": last.get("val_loss"),
+            **{k: v for k, v in last.items() if k.startswith("val_") and k not in ("val_acc", "val_loss")},
             "train_loss": last.get("train_loss"), "epochs": last.get("epoch", 0),
             "seconds": round(seconds, 2), "images_per_second": round(sum(ips) / len(ips), 1) if ips else None,
             "device": snap["info"].get("device"), "error": snap["error"] or None,
@@ -349,7 +356,7 @@ def _read_ahead(data: dict[str, Any] | None) -> int | None:
 
 def cmd_train(a: argparse.Namespace) -> int:
     data = None if a.resume else run_config(a).data if a.config else _data_cfg(a)
-    child = _read_ahead(data)
+    child = _read_ahead(data if a.task == D.task else None)   # class folders, not masks
     _import_optimizer_machinery()
     group = distributed.init(a.device)   # under torchrun: its process group; else one process
     if a.threads:
@@ -367,7 +374,7 @@ def cmd_train(a: argparse.Namespace) -> int:
             if child:
                 os.waitpid(child, 0)
             shown = _loading_line if inplace and not quiet else None
-            ds = _in_a_thread_of_its_own(lambda: own_data(data, shown))
+            ds = _in_a_thread_of_its_own(lambda: own_data(data, shown, a.task))
             run = distributed.start_rank(group, lambda: reg.get(reg.start(
                 run_config(a, ds), dataset=ds, run_id=a.run_id)), root, dataset=ds)
     except (TrainingError, DataError) as e:

@@ -96,13 +96,17 @@ def default_model_path() -> Path:
 
 
 def run_entries() -> list[ModelEntry]:
-    """One entry per checkpoint of every run on disk (best, then last), newest run first."""
+    """One entry per checkpoint of every classification run on disk (best, then last), newest
+    run first. Runs of other tasks (a segmenting U-Net) are not classifiers: not listed."""
     try:
         infos = runs.list_runs()
     except Exception:  # noqa: BLE001 - a broken runs folder must not break the picker
         return []
     out: list[ModelEntry] = []
     for r in infos:
+        cfg = r.config if isinstance(r.config, dict) else {}
+        if cfg.get("task", "classify") != "classify":
+            continue
         for which, path in (("best", r.best_checkpoint), ("last", r.last_checkpoint)):
             if path and Path(path).is_file():
                 out.append(ModelEntry(key=f"run:{r.id}:{which}",

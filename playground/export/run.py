@@ -172,6 +172,9 @@ def export_run(run: str | Path, out: str | Path, *, runs_dir: str | Path | None 
     """Write the standalone folder of ``run`` (an id or a run folder) into ``out``; returns it."""
     run_dir = run_dir_of(run, runs_dir)
     cfg = RunConfig.from_dict(store.read_config(run_dir).get("config") or {})
+    if cfg.task != "classify":
+        raise ExportError(f"This is a {cfg.task} run: export writes classification runs as a script "
+                          "so far; its checkpoint and metrics are in the run folder.")
     ckpt = _checkpoint(run_dir)
     out = Path(out)
     if out.exists() and any(out.iterdir()):

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..data import AUGMENT_DEFAULTS, data_config
+from ..tasks import TASKS
 from .optim import OPTIMIZERS, SCHEDULES
 from .speed import COMPILE_CHOICES
 
@@ -36,6 +37,8 @@ class RunConfig:
     "image_size": 64}``. Specs are fitted to the data with :func:`playground.networks.adapt`.
     """
     name: str = ""
+    # what the network learns (playground.tasks.TASKS): one label per image, or a class per pixel
+    task: str = "classify"
     # The offline generated shapes with the catalogue's defaults (8,000 training images).
     data: dict[str, Any] = field(default_factory=lambda: data_config("shapes"))
     # The course-style CNN the shipped default model is trained from.
@@ -80,6 +83,11 @@ class RunConfig:
         return cls(**{k: copy.deepcopy(v) for k, v in d.items() if k in names})
 
     def validate(self) -> None:
+        if self.task not in TASKS:
+            raise TrainingError(f"Unknown task {self.task!r}; choose {', '.join(TASKS)}.")
+        if not TASKS[self.task].augments and any(self.augment.get(k) for k in AUGMENT_DEFAULTS):
+            raise TrainingError(f"A {self.task} run takes no augmentation yet (crop, flips, rotation, "
+                                "jitter and erasing move or change the image but not its mask): turn them off.")
         if self.optimizer not in OPTIMIZERS:
             raise TrainingError(f"Unknown optimizer {self.optimizer!r}; choose {', '.join(OPTIMIZERS)}.")
         if self.schedule not in SCHEDULES:
@@ -98,5 +106,5 @@ class RunConfig:
     def label(self) -> str:
         m = self.model
         model = m.get("preset") or m.get("torchvision") or (m.get("spec") or {}).get("name") \
-            or m.get("class_name") or "network"
+            or m.get("class_name") or ("unet" if "unet" in m else "network")
         return f"{model} · {self.data.get('name', 'data')} · {self.optimizer} lr {self.lr:g}"

@@ -17,15 +17,15 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import torch
-from torch import nn
 
 from .. import checkpoints, networks
-from ..data import DataError, Dataset, load_data, to_model_input
+from ..data import DataError, Dataset, to_model_input
 from ..runs import store
+from ..tasks import Task, task as task_of
 from . import distributed
 from .config import RunConfig, TrainingError
 from .device import gpus_of, pick_device
-from .evaluate import confusion_report, logits, loss_and_accuracy
+from .evaluate import confusion_report, logits, loss_and_accuracy, scores
 from .metrics import StepRecords, blew_up_message
 from .model import ModelBundle, build_model, param_counts
 from .optim import make_optimizer, make_scheduler
@@ -73,7 +73,8 @@ class _Loop:
     gen_cpu: torch.Generator            # the batch order; its state is saved in resume.pt
     gen_dev: torch.Generator | None     # augmentation, on the device (MPS has no device generators)
     scaler: torch.amp.GradScaler
-    criterion: nn.Module
+    criterion: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]   # the task's loss
+    task: Task                          # what the network learns (playground.tasks)
     log: store.MetricsLog | distributed.NullLog | None = None
     group: distributed.Group = field(default_factory=distributed.Group)   # torchrun's ranks, or one
     forward: Forward | None = None      # the training step's forward: compiled or eager (speed.py)
@@ -82,7 +83,7 @@ class _Loop:
     epoch: int = 0                      # epochs done
     step: int = 0                       # steps done
     start_step: int = 0                 # steps done when this process took over (resume)
-    best_acc: float = -1.0
+    best_acc: float = -1.0              # the best val_<task's first metric> (accuracy, mIoU)
     elapsed_before: float = 0.0         # seconds trained before a resume
     t0: float = field(default_factory=time.time)
     recent: deque[tuple[float, int]] = field(default_factory=deque)  # (time, images) for images/s
@@ -98,7 +99,8 @@ class _Loop:
         device = group.device(pick_device(cfg.device))
         gen_cpu = torch.Generator().manual_seed(cfg.seed)
         torch.manual_seed(cfg.seed)
-        ds = run.dataset if run.dataset is not None else load_data(
+        tk = task_of(cfg.task)
+        ds = run.dataset if run.dataset is not None else tk.load_data(
             cfg.data, progress=lambda msg, frac: run.set_status("running", msg))
         if ds.num_classes < 2:
             raise TrainingError("The data has fewer than two classes: nothing to learn.")
@@ -117,7 +119,7 @@ class _Loop:
                                    and torch.cuda.is_bf16_supported(including_emulation=False))
         scaler = torch.amp.GradScaler("cuda", enabled=precision == "fp16")   # bf16 needs none
         loop = cls(run, ds, bundle, device, opt, sched, when, steps_per_epoch, gen_cpu, gen_dev, scaler,
-                   nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing), group=group,
+                   tk.make_loss(tk.default_loss, label_smoothing=cfg.label_smoothing), tk, group=group,
                    precision=precision, records=StepRecords(device))
         loop.forward = Forward(group.wrap(bundle.model, device), use_compile(cfg.compile, device.type, steps_per_epoch * cfg.epochs),
                                lambda phase: run.set_status("running", phase))
@@ -129,7 +131,8 @@ class _Loop:
     @staticmethod
     def channels_last(cfg: RunConfig, device: torch.device) -> bool:
         # channels-last: faster convolutions on CUDA (tensor cores) and on CPU (oneDNN), ~1.4x here
-        return cfg.channels_last and device.type in ("cuda", "cpu")
+        return cfg.channels_last and (device.type == "cuda" or device.type == "cpu"
+                                      and task_of(cfg.task).channels_last_cpu)
 
     @property
     def amp(self) -> bool:
@@ -149,7 +152,7 @@ class _Loop:
         total, trainable = param_counts(self.bundle.model)
         run, ds, b = self.run, self.ds, self.bundle
         with run.lock:
-            run.info = {"device": str(self.device), "params": total, "trainable": trainable,
+            run.info = {"task": run.config.task, "device": str(self.device), "params": total, "trainable": trainable,
                         "frozen": total - trainable, "classes": ds.class_names,
                         "input_shape": list(b.input_shape), "n_train": int(ds.train_x.shape[0]),
                         "n_val": int(ds.val_x.shape[0]), "steps_per_epoch": self.steps_per_epoch,
@@ -230,7 +233,8 @@ class _Loop:
                 self.run.info.update(trainable=total, frozen=0)
 
     def train_epoch(self, on_progress) -> tuple[float, torch.Tensor, torch.Tensor, int] | None:
-        """One epoch of steps; (seconds, loss sum, correct, images seen), None when stopped."""
+        """One epoch of steps; (seconds, loss sum, targets right (labels or pixels), images
+        seen), None when stopped."""
         model, ds, bs = self.bundle.model, self.ds, self.batch_size
         networks.zoo.train_mode(model)   # train(), but a frozen backbone's BatchNorms stay frozen
         perm = self.group.shard(torch.randperm(ds.train_x.shape[0], generator=self.gen_cpu)).to(self.device)
@@ -329,29 +333,40 @@ class _Loop:
         """Validate, log the epoch, step an epoch-wise schedule, save the checkpoints."""
         run, b = self.run, self.bundle
         run.set_status("running", f"validating epoch {self.epoch + 1}")
-        val_loss, val_acc = self.group.evaluate(b.model, self.ds.val_x, self.ds.val_y, b.mean, b.std,
-                                                **self.input_args())
+        val = self.validate()
         self.group.sum(loss_sum, correct)   # the epoch's training figures over every rank
         seen *= self.group.world
         self.epoch += 1
+        per = self.ds.train_y[0].numel()    # targets per image: 1 label, or H x W pixels
         rec = {"type": "epoch", "epoch": self.epoch, "step": self.step,
-               "train_loss": float(loss_sum) / max(seen, 1), "train_acc": float(correct) / max(seen, 1),
-               "val_loss": val_loss, "val_acc": val_acc, "lr": self.opt.param_groups[0]["lr"],
+               "train_loss": float(loss_sum) / max(seen, 1), "train_acc": float(correct) / max(seen * per, 1),
+               **val, "lr": self.opt.param_groups[0]["lr"],
                "images_per_second": seen / max(seconds, 1e-6),
                "elapsed": self.elapsed_before + time.time() - self.t0, "time": time.time()}
         if self.sched is not None and self.when == "epoch":
             self.sched.step()
         elif self.sched is not None and self.when == "plateau":
-            self.sched.step(val_loss)
+            self.sched.step(val["val_loss"])
         self.log.write(rec, flush=True)
         with run.lock:
             run.epochs.append(rec)
         self.save_checkpoint("last", rec)
-        if val_acc > self.best_acc:
+        best = val[f"val_{self.task.metric_names[0]}"]
+        if best > self.best_acc:
             self.save_checkpoint("best", rec)
-        self.best_acc = max(self.best_acc, val_acc)
+        self.best_acc = max(self.best_acc, best)
         self.save_resume(rec["elapsed"])
         run.set_status("running", "training")
+
+    def validate(self) -> dict[str, float]:
+        """val_loss, val_acc and, beyond one label per image, the task's metrics (val_miou ...)."""
+        b, ds = self.bundle, self.ds
+        if self.task.per_image:   # (loss, accuracy) over torchrun's shards
+            loss, acc = self.group.evaluate(b.model, ds.val_x, ds.val_y, b.mean, b.std, **self.input_args())
+            return {"val_loss": loss, "val_acc": acc}
+        s = scores(b.model, ds.val_x, ds.val_y, b.mean, b.std, self.criterion,
+                   self.task.metrics(ds.num_classes, self.device), **self.input_args())
+        return {"val_loss": s["loss"], "val_acc": s["acc"], **{f"val_{k}": s[k] for k in self.task.metric_names}}
 
     def save_checkpoint(self, which: str, rec: dict) -> None:
         run, b = self.run, self.bundle
@@ -361,21 +376,23 @@ class _Loop:
             store.checkpoint_path(run.dir, which), b.model, spec=b.spec, class_names=self.ds.class_names,
             input_shape=b.input_shape, mean=b.mean, std=b.std,
             run={"id": run.id, "name": run.config.name or run.id, "epoch": rec["epoch"],
-                 "val_acc": rec["val_acc"], "val_loss": rec["val_loss"], "config": run.config.to_dict()})
+                 "val_acc": rec["val_acc"], "val_loss": rec["val_loss"], "config": run.config.to_dict(),
+                 "task": run.config.task, **{f"val_{k}": rec[f"val_{k}"] for k in self.task.metric_names}})
 
     def finish(self) -> None:
         """The report after the run: confusion matrix, per-class accuracy, worst mistakes."""
         run, b, ds = self.run, self.bundle, self.ds
         if not run.writes:      # torchrun's ranks > 0: rank 0 writes the report
             return run.set_status("finished", "finished")
-        run.set_status("running", "analysing the validation set")
-        out = logits(b.model, ds.val_x, b.mean, b.std, **self.input_args())
-        report = confusion_report(out, ds.val_y, ds.num_classes)
-        report["class_names"] = ds.class_names
-        wrong = torch.tensor([w["index"] for w in report["wrong"]], dtype=torch.int64)
-        store.write_analysis(run.dir, report, ds.val_x[wrong.to(ds.val_x.device)])
-        if ds.has_test:
-            self.evaluate_test()
+        if self.task.per_image:     # a mask per image: its metrics are the epoch lines' (no report yet)
+            run.set_status("running", "analysing the validation set")
+            out = logits(b.model, ds.val_x, b.mean, b.std, **self.input_args())
+            report = confusion_report(out, ds.val_y, ds.num_classes)
+            report["class_names"] = ds.class_names
+            wrong = torch.tensor([w["index"] for w in report["wrong"]], dtype=torch.int64)
+            store.write_analysis(run.dir, report, ds.val_x[wrong.to(ds.val_x.device)])
+            if ds.has_test:
+                self.evaluate_test()
         with run.lock:
             run.progress.update(eta=0.0)
         run.set_status("finished", "finished")

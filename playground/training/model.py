@@ -11,6 +11,7 @@ from torch import nn
 
 from .. import code, networks
 from ..data import IMAGENET_MEAN, IMAGENET_STD, Dataset
+from ..tasks import task as task_of     # the task's network: classify's is build_network below
 from .config import RunConfig, TrainingError
 
 
@@ -68,7 +69,7 @@ def _match_channels(v: tuple[float, ...], c: int) -> tuple[float, ...]:
 def build_model(cfg: RunConfig, ds: Dataset) -> ModelBundle:
     """The network a config asks for, fitted to the dataset's input shape and classes, with the
     normalization it trains with (ImageNet's for pretrained weights, else the data's own)."""
-    model, spec, shape = build_network(cfg.model, ds.input_shape, ds.num_classes)
+    model, spec, shape = task_of(cfg.task).build_network(cfg.model, ds.input_shape, ds.num_classes)
     if cfg.model.get("torchvision") and cfg.model.get("pretrained"):
         mean, std = IMAGENET_MEAN, IMAGENET_STD
     else:

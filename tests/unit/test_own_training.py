@@ -147,18 +147,17 @@ def test_cli_reads_the_zip_once_and_the_run_trains_on_that(tmp_path, capsys, mon
     the run, which does not load it again; the garbage collector is on again afterwards."""
     import gc
 
-    from playground.training import loop
+    import dataclasses
+
+    from playground import tasks
 
     z = tmp_path / "d.zip"
     z.write_bytes(make_zip(classes_zip(6, size=(16, 16))))
-    loads = []
-    real = cli.load_data
-    monkeypatch.setattr(cli, "load_data", lambda cfg, progress=None: loads.append(cfg) or real(cfg, progress))
-
-    def again(*args, **kwargs):
-        raise data.DataError("the run loaded the data again")
-
-    monkeypatch.setattr(loop, "load_data", again)
+    loads = []                       # the CLI and the run both read data through the task entry
+    real = tasks.TASKS["classify"].load_data
+    counted = dataclasses.replace(tasks.TASKS["classify"],
+                                  load_data=lambda cfg, progress=None: loads.append(cfg) or real(cfg, progress))
+    monkeypatch.setitem(tasks.TASKS, "classify", counted)
     code = cli.main(["train", "--data", str(z), "--epochs", "1", "--runs-dir", str(tmp_path / "runs"),
                      "--quiet", "--threads", "1"])
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
