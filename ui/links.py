@@ -259,7 +259,7 @@ def url(page: str) -> str:
 # never stale: a fragment's rerun (a knob) updates the address bar but not elements outside the
 # fragment. Its HTML never changes, so a rerun sends an identical element and the browser
 # redraws nothing. The script is installed once per document (event delegation), whatever page.
-SHARE_HTML = """<details class="pg-share"><summary title="A link that opens exactly this view">&#128279; Copy link</summary>
+SHARE_HTML = """<details class="pg-share"><summary title="A link that opens exactly this view">Copy link</summary>
 <div class="pg-share-box"><input class="pg-share-url" readonly aria-label="Link to this view">
 <button type="button" class="pg-share-copy">Copy</button>
 <div class="pg-share-note">Whoever opens this link sees what is on your screen now.</div></div></details>
