@@ -163,7 +163,8 @@ def live_panel(run_id: str, allowed: bool = True) -> None:
     watch.numbers([
         ("Epoch", f"{prog.get('epoch', 0):.1f} / {prog.get('epochs') or view['config'].get('epochs', '?')}", None),
         ("Train loss", f"{sm[-1]:.3f}" if sm else "–", "smoothed over recent steps"),
-        ("Val accuracy", f"{last['val_acc']:.1%}" if last else "–", None),
+        ("Val mIoU", f"{last['val_miou']:.2f}", "mean intersection over union of the masks")
+        if "val_miou" in last else ("Val accuracy", f"{last['val_acc']:.1%}" if last else "–", None),
         ("Images / s", fmt_int(ips) if ips else "–", None),
         ("Elapsed", _fmt_secs(prog.get("elapsed")), None),
         ("Time left", _fmt_secs(prog.get("eta")) if going else "–", None)])

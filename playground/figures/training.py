@@ -69,7 +69,7 @@ def loss_curve(steps: list[dict], epochs: list[dict] | None = None, advice: list
         notes.append(dict(xref="paper", x=0.01, y=c, yanchor="bottom", xanchor="left", showarrow=False,
                           text=f"chance: ln({num_classes}) = {c:.2f}", font=dict(color="#495057")))
     for a in advice or []:
-        if a.kind == "good":
+        if a.kind in ("good", "segment_done"):    # a verdict on the whole run: no marker
             continue
         at = a.step
         if at is None and a.epoch is not None and epochs:

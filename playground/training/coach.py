@@ -84,6 +84,12 @@ def _overfitting(epochs: list[dict]) -> list[Advice]:
 
 def _verdict(e: dict, num_classes: int) -> Advice:
     """A finished run with nothing else to say: healthy, or barely better than guessing."""
+    if "val_miou" in e:     # a mask per image: most pixels are background, accuracy flatters
+        return Advice("segment_done", "info", "Finished",
+                      f"Validation mIoU {e['val_miou']:.2f}, Dice {e.get('val_dice', float('nan')):.2f}; "
+                      f"pixel accuracy {e['val_acc']:.1%}. Most pixels are background, so a network that "
+                      "answers \"background\" everywhere already gets a high pixel accuracy: mIoU (each "
+                      "class's overlap, averaged) is the number to watch.", epoch=e["epoch"])
     chance_acc = 1 / max(num_classes, 2)
     if e["val_acc"] < 1.5 * chance_acc:
         return Advice("not_learning", "warning", "Barely better than guessing",

@@ -99,3 +99,18 @@ def test_a_task_is_validated_and_segment_refuses_image_only_augmentation():
         assert "mask" in str(e)
     else:
         raise AssertionError("a flipped image without its flipped mask passed")
+
+
+def test_the_coach_judges_a_segment_run_by_miou_not_pixel_accuracy():
+    """Pixel accuracy flatters a segmenter (background is most pixels): a finished segment run's
+    verdict names mIoU and never calls the run healthy on its pixel accuracy."""
+    from playground.training import diagnose
+    steps = [{"step": i, "loss": 2.0 - i / 100} for i in range(1, 101)]
+    epochs = [{"epoch": 1, "step": 100, "train_loss": 1.2, "val_loss": 1.1, "val_acc": 0.88,
+               "val_miou": 0.37, "val_dice": 0.44}]
+    advice = diagnose(steps, epochs, 9, status="finished")
+    assert [a.kind for a in advice] == ["segment_done"]
+    assert "mIoU 0.37" in advice[0].text and "Healthy" not in advice[0].title
+    classify = diagnose(steps, [{k: v for k, v in epochs[0].items() if k not in ("val_miou", "val_dice")}],
+                        9, status="finished")
+    assert [a.kind for a in classify] == ["good"]
