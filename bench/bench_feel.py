@@ -37,6 +37,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from proc_cpu import tree_cpu_seconds  # noqa: E402  (bench/, beside this script)
 from ui.pages import PAGES  # noqa: E402  (plain data: no streamlit import)
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -221,32 +222,6 @@ def knob_times(page, url: str, knob, reps: int, ready: str = "h1") -> list[float
 
 
 # ------------------------------------------------------------------------------ watching a run
-def cpu_seconds(root_pid: int, name_part: str = "") -> float:
-    """CPU seconds (user + system) used so far by `root_pid`'s descendants (and itself) whose
-    process name contains `name_part` (Linux /proc)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    parent, comm, cpu = {}, {}, {}
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit():
-            continue
-        try:
-            raw = (d / "stat").read_text()
-        except OSError:
-            continue
-        fields = raw[raw.rindex(")") + 2:].split()
-        pid = int(d.name)
-        parent[pid], comm[pid] = int(fields[1]), raw[raw.index("(") + 1:raw.rindex(")")]
-        cpu[pid] = (int(fields[11]) + int(fields[12])) / ticks
-    total = 0.0
-    for pid, name in comm.items():
-        p = pid
-        while p not in (0, 1) and p != root_pid and p in parent:
-            p = parent[p]
-        if p == root_pid and name_part in name:
-            total += cpu[pid]
-    return total
-
-
 def start_long_run(page, url: str) -> None:
     open_page(page, f"{url}/train")
     for label in ("Training images", "Epochs"):     # the most the sliders offer: it outlasts us
@@ -282,15 +257,15 @@ def watch(page, url: str, server: subprocess.Popen, seconds: float) -> dict:
     page.on("websocket", lambda ws: ws.on("framereceived", on_frame))
     start_long_run(page, url)
     me = os.getpid()
-    c0, s0, t0 = cpu_seconds(me, "chrom"), cpu_seconds(server.pid), time.time()
+    c0, s0, t0 = tree_cpu_seconds(me, "chrom"), tree_cpu_seconds(server.pid), time.time()
     frames["on"] = True
     points = [page.evaluate(POINTS)]
     page.wait_for_timeout(seconds * 1000)   # (not time.sleep: Playwright delivers events meanwhile)
     frames["on"] = False
     points.append(page.evaluate(POINTS))
     dt = time.time() - t0
-    out = {"chromium_cores": (cpu_seconds(me, "chrom") - c0) / dt,
-           "server_cores": (cpu_seconds(server.pid) - s0) / dt,
+    out = {"chromium_cores": (tree_cpu_seconds(me, "chrom") - c0) / dt,
+           "server_cores": (tree_cpu_seconds(server.pid) - s0) / dt,
            "bytes_per_tick": frames["bytes"] / (dt * 2), "frames_per_tick": frames["n"] / (dt * 2),
            "seconds": dt, "steps_before": points[0], "steps_after": points[1]}
     stop = page.get_by_role("button", name="Stop")
@@ -303,10 +278,10 @@ def quiet(server: subprocess.Popen, below: float = 0.1, window: float = 0.5, tim
     """time.time() when the server has gone quiet (under `below` of a core over `window` s):
     the launch warm-up is over. The first visits are measured from then on."""
     deadline = time.time() + timeout
-    c0, t0 = cpu_seconds(server.pid), time.time()
+    c0, t0 = tree_cpu_seconds(server.pid), time.time()
     while time.time() < deadline:
         time.sleep(window)
-        c1, t1 = cpu_seconds(server.pid), time.time()
+        c1, t1 = tree_cpu_seconds(server.pid), time.time()
         if (c1 - c0) / (t1 - t0) < below:
             return t0
         c0, t0 = c1, t1

@@ -23,6 +23,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from proc_cpu import tree_cpu_seconds  # bench/, beside this script
+
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
@@ -59,36 +61,6 @@ def wait_idle(page, timeout=90_000):
     page.wait_for_selector(IDLE, timeout=timeout)
 
 
-def _descendants_cpu(root_pid: int, name_part: str) -> float:
-    """CPU seconds (user + system) used so far by the descendants of ``root_pid`` whose name
-    contains ``name_part`` (Linux /proc)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    parent, comm, cpu = {}, {}, {}
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit():
-            continue
-        try:
-            raw = (d / "stat").read_text()
-        except OSError:
-            continue
-        name = raw[raw.index("(") + 1:raw.rindex(")")]
-        fields = raw[raw.rindex(")") + 2:].split()
-        pid = int(d.name)
-        parent[pid], comm[pid] = int(fields[1]), name
-        cpu[pid] = (int(fields[11]) + int(fields[12])) / ticks
-    total = 0.0
-    for pid, name in comm.items():
-        if name_part not in name:
-            continue
-        p = pid
-        while p in parent and p not in (0, 1):
-            p = parent[p]
-            if p == root_pid:
-                total += cpu[pid]
-                break
-    return total
-
-
 def rate(steps: list[dict], t0: float, t1: float, batch: int) -> float:
     n = sum(1 for s in steps if t0 <= s["time"] < t1)
     return n * batch / (t1 - t0)
@@ -121,15 +93,15 @@ def measure(browser, gc_on: bool, phase: float, pairs: int) -> tuple[list[float]
             me = os.getpid()
             for _ in range(pairs):
                 page.goto("about:blank")             # nobody watching
-                t0, c0 = time.time(), _descendants_cpu(me, "chrom")
+                t0, c0 = time.time(), tree_cpu_seconds(me, "chrom")
                 time.sleep(phase)
                 windows.append(("alone", t0, time.time()))
                 page.goto(f"{url}/train")            # the live view, fragment every 0.5 s
                 page.get_by_text("Loss while training").first.wait_for(timeout=60_000)
-                t0, c0 = time.time(), _descendants_cpu(me, "chrom")
+                t0, c0 = time.time(), tree_cpu_seconds(me, "chrom")
                 time.sleep(phase)
                 windows.append(("watched", t0, time.time()))
-                BROWSER_CPU.append((_descendants_cpu(me, "chrom") - c0) / (time.time() - t0))
+                BROWSER_CPU.append((tree_cpu_seconds(me, "chrom") - c0) / (time.time() - t0))
             ctx.close()
             run_dir = next(d for d in runs_dir.iterdir() if (d / "metrics.jsonl").exists())
             steps = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()

@@ -157,6 +157,121 @@ def use_padding(p: int) -> None:
 
 
 # ================================================================================== shape & formula
+def layer_fields() -> tuple[dict, str, tuple[int, int]]:
+    """The knobs: the layer's fields for ``ar.Layer``, the padding mode, the padding typed."""
+    kind = st.selectbox("Layer", KINDS, key="ca_kind")
+    is_conv, is_t, is_pool = kind == "Conv2d", kind == "ConvTranspose2d", pooling(kind)
+    in_h, in_w = pair_inputs("ca_in")
+    c1, c2 = st.columns(2)
+    in_ch = knob("ca_in_c", c1)
+    out_ch = knob("ca_out_c", c2, disabled=is_pool)
+    kh, kw = pair_inputs("ca_k")
+    sh, sw = pair_inputs("ca_s", help="PyTorch's pooling layers default the stride to the kernel size.")
+    modes = PAD_MODES if is_conv else ["number"]
+    if st.session_state.get("ca_pad_mode") not in modes:
+        st.session_state["ca_pad_mode"] = "number"
+    pad_mode = st.radio("Padding", modes, horizontal=True, key="ca_pad_mode",
+                        help="Conv2d also takes the words 'valid' (no padding) and 'same' (keep the size).")
+    ph, pw = pair_inputs("ca_pad", disabled=pad_mode != "number")
+    dh, dw = pair_inputs("ca_dil", disabled=kind == "AvgPool2d",
+                         help="Spaces the kernel's taps apart; AvgPool2d has none.")
+    if kind == "AvgPool2d":
+        dh = dw = 1
+    ceil_mode = st.checkbox("ceil_mode (round up: keep a last, partial window)", key="ca_ceil",
+                            disabled=not is_pool)
+    oph, opw = pair_inputs("ca_op", disabled=not is_t,
+                           help="ConvTranspose2d only: adds rows/columns at the end of the output.")
+    c1, c2 = st.columns(2)
+    batch = knob("ca_batch", c1)
+    c2.markdown("<div style='height:2.1rem'></div>", unsafe_allow_html=True)
+    bias = c2.checkbox("bias", value=True, key="ca_bias", disabled=is_pool)
+    if is_pool:
+        st.caption("Pooling keeps the number of channels and has no weights.")
+    padding = pad_mode if pad_mode != "number" else (ph, pw)
+    fields = dict(kind=kind, in_h=in_h, in_w=in_w, in_channels=in_ch, out_channels=out_ch,
+                  kernel=(kh, kw), stride=(sh, sw), padding=padding, dilation=(dh, dw),
+                  ceil_mode=ceil_mode and is_pool, output_padding=(oph, opw) if is_t else 0, bias=bias,
+                  batch=batch)
+    return fields, pad_mode, (ph, pw)
+
+
+def report_panel(layer: ar.Layer, report: ar.Report) -> None:
+    """What the layer makes: counts, formulas with the numbers, code, where the windows land."""
+    m1, m2, m3 = st.columns(3)
+    m1.metric("Parameters", fmt_int(report.params), help="Weights + biases of the layer.")
+    if report.ops_name == "MACs":
+        m2.metric("MACs", fmt_int(report.macs), help="Multiply-accumulates for one forward pass of the "
+                  "batch, counted by torch.utils.flop_counter (FLOPs / 2).")
+    else:
+        m2.metric(report.ops_name.capitalize(), fmt_int(report.ops),
+                  help="Pooling has no multiply-accumulates: one comparison (max) or addition (mean) per cell of each window.")
+    m3.metric("Output values", fmt_int(report.output_values), help="N*C*H*W numbers in the output tensor.")
+    st.markdown(formula_html("Height", report.formulas[0]), unsafe_allow_html=True)
+    st.markdown(formula_html("Width", report.formulas[1]), unsafe_allow_html=True)
+    notes = [("Height: " if i == 0 else "Width: ") + n for i, f in enumerate(report.formulas)
+             for n in f.notes]
+    if report.formulas[0].notes == report.formulas[1].notes:
+        notes = report.formulas[0].notes
+    for n in notes:
+        st.markdown(f"- {n}")
+    st.code(f"layer = {report.code}\n"
+            f"y = layer(torch.randn{layer.input_shape})\n"
+            f"y.shape   # torch.Size({list(report.output_shape)})", language="python")
+    parts = [f"{len(u)} input {what}(s) ({', '.join(map(str, u[:12]))}{', ...' if len(u) > 12 else ''})"
+             for what, u in (("row", report.uncovered_rows), ("column", report.uncovered_cols)) if u]
+    if parts:
+        st.warning("The windows do not fit evenly: " + " and ".join(parts) +
+                   " are never read by any window (shaded red below). Their values cannot "
+                   "influence the output.", icon=":material/warning:")
+
+    # where the windows land, per dimension
+    if max(layer.in_h, layer.in_w) <= 512:
+        figs = [windows_figure(name, tuple(d.items())) for name, d in zip(("rows", "columns"), layer.dims())]
+        for col, name, w, fig in zip(st.columns(2), ("rows", "columns"), layer.windows(), figs):
+            with col:
+                if w.transposed:
+                    title = f"Where each input {name[:-1]} writes in the output ({w.out_size} {name})"
+                else:
+                    title = f"{len(w.taps)} windows along the {('height', 'width')[name == 'columns']}"
+                st.markdown(f"**{title}**")
+                st.plotly_chart(fig, key=f"ca_windows_{name}", width="stretch",
+                                config={"displayModeBar": False})   # less for the browser to lay out
+
+
+def keep_size_panel(layer: ar.Layer, pad_mode: str, typed: tuple[int, int]) -> None:
+    """Conv2d: the padding that keeps the size, with a button that sets it."""
+    with st.container(border=True):
+        st.markdown("**Padding that keeps the size**")
+        try:
+            sol_h, sol_w = layer.keep_size()
+        except ValueError as exc:
+            st.caption(f"No solution for these numbers: {exc}")
+        else:
+            labelled = [("", sol_h)] if sol_h == sol_w else [("Height: ", sol_h), ("Width: ", sol_w)]
+            for prefix, sol in labelled:
+                for line in sol.explanation:
+                    st.markdown(f"- {prefix}{line}")
+            best = sol_h.best if sol_h.best == sol_w.best else None
+            if best is not None and (pad_mode != "number" or typed != (best, best)):
+                st.button(f"Use padding = {best}", key="ca_use_pad", on_click=use_padding, args=(best,))
+
+
+def formula_help() -> None:
+    with st.expander("How the formula works"):
+        st.markdown(
+            "- A window of size **k** starts at the first row of the padded input and moves **s** rows at a "
+            "time. The padded input has **in + 2p** rows, so the last start is at most **in + 2p - k**.\n"
+            "- The number of starts is **floor((in + 2p - k) / s) + 1**: the floor drops a window that would "
+            "hang off the end, the +1 counts the window at position 0.\n"
+            "- **Dilation d** spaces the taps d apart, so the window spans **d*(k-1)+1** rows.\n"
+            "- **Pooling with ceil_mode** rounds up instead, keeping a last, partial window, but only if it "
+            "starts inside the input or the left padding (PyTorch's rule).\n"
+            "- **ConvTranspose2d** runs the arithmetic backwards: **(in-1)*s - 2p + d*(k-1) + output_padding "
+            "+ 1**. Because the conv's floor maps several sizes to one, output_padding picks which one.\n"
+            "- **Parameters** of Conv2d: out * in * kh * kw weights + out biases. **MACs** (one multiply and "
+            "one add) come from `torch.utils.flop_counter`: every output value costs in * kh * kw of them.")
+
+
 @st.fragment
 def shape_section() -> None:
     """Every knob of one layer and what it makes: a knob reruns this section only."""
@@ -164,42 +279,8 @@ def shape_section() -> None:
     shape_slot = st.container()
     knobs, view = st.columns([1.1, 2], gap="large")
     with knobs:
-        kind = st.selectbox("Layer", KINDS, key="ca_kind")
-        is_conv, is_t, is_pool = kind == "Conv2d", kind == "ConvTranspose2d", pooling(kind)
-        in_h, in_w = pair_inputs("ca_in")
-        c1, c2 = st.columns(2)
-        in_ch = knob("ca_in_c", c1)
-        out_ch = knob("ca_out_c", c2, disabled=is_pool)
-        kh, kw = pair_inputs("ca_k")
-        sh, sw = pair_inputs("ca_s", help="PyTorch's pooling layers default the stride to the kernel size.")
-        modes = PAD_MODES if is_conv else ["number"]
-        if st.session_state.get("ca_pad_mode") not in modes:
-            st.session_state["ca_pad_mode"] = "number"
-        pad_mode = st.radio("Padding", modes, horizontal=True, key="ca_pad_mode",
-                            help="Conv2d also takes the words 'valid' (no padding) and 'same' (keep the size).")
-        ph, pw = pair_inputs("ca_pad", disabled=pad_mode != "number")
-        dh, dw = pair_inputs("ca_dil", disabled=kind == "AvgPool2d",
-                             help="Spaces the kernel's taps apart; AvgPool2d has none.")
-        if kind == "AvgPool2d":
-            dh = dw = 1
-        ceil_mode = st.checkbox("ceil_mode (round up: keep a last, partial window)", key="ca_ceil",
-                                disabled=not is_pool)
-        oph, opw = pair_inputs("ca_op", disabled=not is_t,
-                               help="ConvTranspose2d only: adds rows/columns at the end of the output.")
-        c1, c2 = st.columns(2)
-        batch = knob("ca_batch", c1)
-        c2.markdown("<div style='height:2.1rem'></div>", unsafe_allow_html=True)
-        bias = c2.checkbox("bias", value=True, key="ca_bias", disabled=is_pool)
-        if is_pool:
-            st.caption("Pooling keeps the number of channels and has no weights.")
-
-    padding = pad_mode if pad_mode != "number" else (ph, pw)
-    fields = dict(kind=kind, in_h=in_h, in_w=in_w, in_channels=in_ch, out_channels=out_ch,
-                  kernel=(kh, kw), stride=(sh, sw), padding=padding, dilation=(dh, dw),
-                  ceil_mode=ceil_mode and is_pool, output_padding=(oph, opw) if is_t else 0, bias=bias,
-                  batch=batch)
+        fields, pad_mode, typed_pad = layer_fields()
     layer = ar.Layer(**fields)
-
     with view:
         try:
             report = analyze(tuple(fields.items()))
@@ -207,7 +288,7 @@ def shape_section() -> None:
         except ValueError as exc:
             report, error = None, exc
         with shape_slot:
-            st.markdown(shape_html(layer.input_shape, report.output_shape if report else None, kind),
+            st.markdown(shape_html(layer.input_shape, report.output_shape if report else None, fields["kind"]),
                         unsafe_allow_html=True)
             st.caption("N = batch size, C = channels, H = height, W = width. The output shape is what "
                        "PyTorch's own module returns (run on the meta device: no memory, no compute).")
@@ -216,76 +297,10 @@ def shape_section() -> None:
             show_error(f"PyTorch refuses this layer. {error}",
                        detail=f"{layer.code()}\n\nPyTorch's own message:\n{said or '(accepted when run alone on the CPU)'}")
         else:
-            m1, m2, m3 = st.columns(3)
-            m1.metric("Parameters", fmt_int(report.params), help="Weights + biases of the layer.")
-            if report.ops_name == "MACs":
-                m2.metric("MACs", fmt_int(report.macs), help="Multiply-accumulates for one forward pass of the "
-                          "batch, counted by torch.utils.flop_counter (FLOPs / 2).")
-            else:
-                m2.metric(report.ops_name.capitalize(), fmt_int(report.ops),
-                          help="Pooling has no multiply-accumulates: one comparison (max) or addition (mean) per cell of each window.")
-            m3.metric("Output values", fmt_int(report.output_values), help="N*C*H*W numbers in the output tensor.")
-            st.markdown(formula_html("Height", report.formulas[0]), unsafe_allow_html=True)
-            st.markdown(formula_html("Width", report.formulas[1]), unsafe_allow_html=True)
-            notes = [("Height: " if i == 0 else "Width: ") + n for i, f in enumerate(report.formulas)
-                     for n in f.notes]
-            if report.formulas[0].notes == report.formulas[1].notes:
-                notes = report.formulas[0].notes
-            for n in notes:
-                st.markdown(f"- {n}")
-            st.code(f"layer = {report.code}\n"
-                    f"y = layer(torch.randn{layer.input_shape})\n"
-                    f"y.shape   # torch.Size({list(report.output_shape)})", language="python")
-
-            parts = [f"{len(u)} input {what}(s) ({', '.join(map(str, u[:12]))}{', ...' if len(u) > 12 else ''})"
-                     for what, u in (("row", report.uncovered_rows), ("column", report.uncovered_cols)) if u]
-            if parts:
-                st.warning("The windows do not fit evenly: " + " and ".join(parts) +
-                           " are never read by any window (shaded red below). Their values cannot "
-                           "influence the output.", icon=":material/warning:")
-
-            # where the windows land, per dimension
-            if max(in_h, in_w) <= 512:
-                figs = [windows_figure(name, tuple(d.items())) for name, d in zip(("rows", "columns"), layer.dims())]
-                for col, name, w, fig in zip(st.columns(2), ("rows", "columns"), layer.windows(), figs):
-                    with col:
-                        if w.transposed:
-                            title = f"Where each input {name[:-1]} writes in the output ({w.out_size} {name})"
-                        else:
-                            title = f"{len(w.taps)} windows along the {('height', 'width')[name == 'columns']}"
-                        st.markdown(f"**{title}**")
-                        st.plotly_chart(fig, key=f"ca_windows_{name}", width="stretch",
-                                        config={"displayModeBar": False})   # less for the browser to lay out
-
-        if is_conv:
-            with st.container(border=True):
-                st.markdown("**Padding that keeps the size**")
-                try:
-                    sol_h, sol_w = layer.keep_size()
-                except ValueError as exc:
-                    st.caption(f"No solution for these numbers: {exc}")
-                else:
-                    labelled = [("", sol_h)] if sol_h == sol_w else [("Height: ", sol_h), ("Width: ", sol_w)]
-                    for prefix, sol in labelled:
-                        for line in sol.explanation:
-                            st.markdown(f"- {prefix}{line}")
-                    best = sol_h.best if sol_h.best == sol_w.best else None
-                    if best is not None and (pad_mode != "number" or (ph, pw) != (best, best)):
-                        st.button(f"Use padding = {best}", key="ca_use_pad", on_click=use_padding, args=(best,))
-
-        with st.expander("How the formula works"):
-            st.markdown(
-                "- A window of size **k** starts at the first row of the padded input and moves **s** rows at a "
-                "time. The padded input has **in + 2p** rows, so the last start is at most **in + 2p - k**.\n"
-                "- The number of starts is **floor((in + 2p - k) / s) + 1**: the floor drops a window that would "
-                "hang off the end, the +1 counts the window at position 0.\n"
-                "- **Dilation d** spaces the taps d apart, so the window spans **d*(k-1)+1** rows.\n"
-                "- **Pooling with ceil_mode** rounds up instead, keeping a last, partial window, but only if it "
-                "starts inside the input or the left padding (PyTorch's rule).\n"
-                "- **ConvTranspose2d** runs the arithmetic backwards: **(in-1)*s - 2p + d*(k-1) + output_padding "
-                "+ 1**. Because the conv's floor maps several sizes to one, output_padding picks which one.\n"
-                "- **Parameters** of Conv2d: out * in * kh * kw weights + out biases. **MACs** (one multiply and "
-                "one add) come from `torch.utils.flop_counter`: every output value costs in * kh * kw of them.")
+            report_panel(layer, report)
+        if fields["kind"] == "Conv2d":
+            keep_size_panel(layer, pad_mode, typed_pad)
+        formula_help()
 
 # ================================================================================== sliding kernel
 def reseed() -> None:
