@@ -32,143 +32,13 @@ from typing import Any, Callable, TextIO
 # 1.97 s, of which the freeze alone is ~0.4 s.
 _GC_ON = gc.isenabled()
 gc.disable()
-from . import networks, paths, runs  # noqa: E402
-from .data import (DATASETS, SHAPE_CLASSES, DataError, Dataset, data_config, load_data,  # noqa: E402
-                   propose_model, shapes_val_count)
-from .training import (OPTIMIZERS, SCHEDULES, TORCHVISION_IMAGE_SIZE, Run, RunConfig,  # noqa: E402
-                       TrainingError, distributed)
-from .tasks import TASKS  # noqa: E402
-from .training.speed import COMPILE_HELP, COMPILE_MODES  # noqa: E402
+from . import paths, runs  # noqa: E402
+from .data import DATASETS, DataError, load_data  # noqa: E402
+from .training import Run, TrainingError, distributed  # noqa: E402
+from .cli_args import (D, add_data_args, add_model_args, add_optim_args, data_cfg,  # noqa: E402
+                       own_data, run_config)
 if _GC_ON:
     gc.enable()
-
-D = RunConfig()
-NAMED_DATA = [k for k, e in DATASETS.items() if e.kind in ("generated", "torchvision")]
-
-
-def _data_cfg(a: argparse.Namespace) -> dict[str, Any]:
-    if a.data in NAMED_DATA:
-        if DATASETS[a.data].kind == "torchvision":
-            return data_config(a.data, root=a.data_root, download=not a.no_download,
-                               limit_train=a.limit_train, limit_val=a.limit_val)
-        n_val = a.n_val or (shapes_val_count(a.n_train) if a.n_train else None)
-        classes = [c.strip() for c in a.shapes.split(",") if c.strip()] if a.shapes else None
-        return data_config(a.data, n_train=a.n_train, n_val=n_val, size=a.image_size, seed=a.seed,
-                           texture=a.texture, classes=classes, limit_train=a.limit_train,
-                           limit_val=a.limit_val)
-    p = Path(a.data)
-    if not p.exists():
-        raise SystemExit(f"--data {a.data!r}: not one of {', '.join(NAMED_DATA)} and no such file "
-                         "or folder.")
-    return data_config("folder" if p.is_dir() else "zip", path=str(p.resolve()), size=a.image_size,
-                       val_fraction=a.val_fraction, seed=a.seed, limit_train=a.limit_train,
-                       limit_val=a.limit_val)
-
-
-def _model_cfg(a: argparse.Namespace, data: dict[str, Any], ds: Dataset | None = None) -> dict[str, Any]:
-    m = a.model
-    if m is None and a.task != D.task:   # another task: its own network (segment: the U-Net)
-        return TASKS[a.task].default_model()
-    if m is None:   # your own data: the network proposed for it (the page proposes the same)
-        return propose_model(ds.input_shape, ds.num_classes) if ds is not None else dict(D.model)
-    if m in networks.PRESETS:
-        return {"preset": m}
-    if m.endswith(".json") or Path(m).is_file():
-        try:
-            return {"spec": json.loads(Path(m).read_text())}
-        except (OSError, json.JSONDecodeError) as e:
-            raise SystemExit(f"--model {m}: cannot read the spec file ({e}).") from e
-    if networks.zoo.exists(m):
-        cfg: dict[str, Any] = {"torchvision": m, "pretrained": a.pretrained, "freeze": a.freeze,
-                               "image_size": a.image_size or TORCHVISION_IMAGE_SIZE}
-        if a.unfreeze_epoch is not None:
-            cfg["unfreeze_epoch"] = a.unfreeze_epoch
-        return cfg
-    raise SystemExit(f"--model {m!r}: not a preset ({', '.join(networks.PRESETS)}), a torchvision "
-                     "model name, or a spec .json file.")
-
-
-def own_data(data: dict[str, Any], progress=None, task: str = D.task) -> Dataset | None:
-    """A zip's or folder's Dataset (as ``task`` reads it), loaded here once: the run trains on it
-    (not loading it again) and its input shape picks the proposed network. None for the named
-    datasets (the run loads them)."""
-    return TASKS[task].load_data(data, progress) if DATASETS[data["name"]].kind in ("zip", "folder") else None
-
-
-def run_config(a: argparse.Namespace, ds: Dataset | None = None) -> RunConfig:
-    """The RunConfig of ``train``'s arguments (no arguments: ``RunConfig()`` itself; ``--config``:
-    that file's); ``ds``: the zip's or folder's data, loaded (:func:`own_data`)."""
-    if a.config:
-        try:
-            saved = json.loads(Path(a.config).read_text())
-            return RunConfig.from_dict(saved.get("config", saved))   # a config.json, or RunConfig's dict
-        except (OSError, ValueError, TypeError, AttributeError) as e:
-            raise SystemExit(f"--config {a.config}: not a run's settings ({e}).") from e
-    data = _data_cfg(a)
-    if ds is None:
-        ds = own_data(data, task=a.task)
-    return RunConfig(name=a.name, task=a.task, data=data, model=_model_cfg(a, data, ds), optimizer=a.optimizer,
-                     lr=a.lr, momentum=a.momentum, weight_decay=a.weight_decay,
-                     batch_size=a.batch_size, epochs=a.epochs, label_smoothing=a.label_smoothing,
-                     grad_clip=a.grad_clip, backbone_lr_scale=a.backbone_lr_scale, seed=a.seed,
-                     schedule=a.schedule,
-                     augment={"crop": a.crop, "hflip": a.hflip, "rotate": a.rotate,
-                              "jitter": a.jitter, "erase": a.erase}, device=a.device, compile=a.compile)
-
-
-def _add_data_args(t: argparse.ArgumentParser) -> None:
-    shapes, files = DATASETS["shapes"].defaults, DATASETS["zip"].defaults
-    t.add_argument("--data", default=D.data["name"],
-                   help=f"{' | '.join(NAMED_DATA)} | a .zip or folder of class folders")
-    t.add_argument("--data-root", help="folder with torchvision datasets in torchvision's layout")
-    t.add_argument("--no-download", action="store_true", help="never try to download datasets")
-    t.add_argument("--n-train", type=int, help=f"shapes: training images (default {shapes['n_train']:,})")
-    t.add_argument("--n-val", type=int, help="shapes: validation images (default a quarter of "
-                   f"--n-train, at least 500: {shapes['n_val']:,})")
-    t.add_argument("--shapes", help=f"shapes: a comma-separated subset of {','.join(SHAPE_CLASSES)}")
-    t.add_argument("--texture", type=float, help="shapes: background texture and noise, 0 (plain, "
-                   f"easy) to 1 (default {shapes['texture']:g})")
-    t.add_argument("--limit-train", type=int, help="use only the first N training images")
-    t.add_argument("--limit-val", type=int, help="use only the first N validation images")
-    t.add_argument("--image-size", type=int, help=f"shapes / zip image side (default {shapes['size']} / "
-                   f"from the data); torchvision input side (default {TORCHVISION_IMAGE_SIZE})")
-    t.add_argument("--val-fraction", type=float,
-                   help=f"zip/folder: share for validation (default {files['val_fraction']:g})")
-
-
-def _add_model_args(t: argparse.ArgumentParser) -> None:
-    t.add_argument("--task", choices=list(TASKS), default=D.task, help="; ".join(
-        f"{k}: {v.description}" for k, v in TASKS.items()) + f" (default {D.task})")
-    t.add_argument("--model", default=None,
-                   help="a preset name, a torchvision model name (resnet18 ...) or a spec .json file "
-                        f"(default {D.model['preset']}; a zip/folder: the network proposed for its data)")
-    t.add_argument("--pretrained", action="store_true", help="torchvision: ImageNet weights")
-    t.add_argument("--freeze", action="store_true", help="torchvision: train only the new head")
-    t.add_argument("--unfreeze-epoch", type=int, help="torchvision: unfreeze the backbone at this epoch")
-
-
-def _add_optim_args(t: argparse.ArgumentParser) -> None:
-    t.add_argument("--epochs", type=int, default=D.epochs)
-    t.add_argument("--batch-size", type=int, default=D.batch_size)
-    t.add_argument("--optimizer", choices=list(OPTIMIZERS), default=D.optimizer)
-    t.add_argument("--lr", type=float, default=D.lr)
-    t.add_argument("--momentum", type=float, default=D.momentum)
-    t.add_argument("--weight-decay", type=float, default=D.weight_decay)
-    t.add_argument("--schedule", choices=list(SCHEDULES), default=D.schedule)
-    t.add_argument("--label-smoothing", type=float, default=D.label_smoothing)
-    t.add_argument("--grad-clip", type=float, default=D.grad_clip)
-    t.add_argument("--backbone-lr-scale", type=float, default=D.backbone_lr_scale,
-                   help="pretrained torchvision: the backbone's learning rate after unfreezing, x lr")
-    aug = D.augment
-    t.add_argument("--crop", type=int, default=aug["crop"], help="augment: random crop with this padding")
-    t.add_argument("--hflip", action="store_true", default=aug["hflip"], help="augment: horizontal flips")
-    t.add_argument("--rotate", type=float, default=aug["rotate"], help="augment: rotation range in degrees")
-    t.add_argument("--jitter", type=float, default=aug["jitter"], help="augment: colour jitter strength")
-    t.add_argument("--erase", type=float, default=aug["erase"], help="augment: random erasing probability")
-    t.add_argument("--device", default=D.device, help="auto | cpu | cuda | cuda:1 | mps")
-    t.add_argument("--compile", choices=list(COMPILE_MODES), default=D.compile,
-                   help=f"the compiled mode: {'; '.join(COMPILE_MODES.values())}. {COMPILE_HELP}")
-    t.add_argument("--seed", type=int, default=D.seed)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -176,9 +46,9 @@ def parser() -> argparse.ArgumentParser:
                                  description="CNN Playground, headless (the same as python -m playground).")
     sub = ap.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train a network; ends by printing one JSON line")
-    _add_data_args(t)
-    _add_model_args(t)
-    _add_optim_args(t)
+    add_data_args(t)
+    add_model_args(t)
+    add_optim_args(t)
     t.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     t.add_argument("--name", default=D.name, help="the run's name in the app")
     t.add_argument("--runs-dir", help="runs folder (default $PLAYGROUND_RUNS_DIR or ./runs)")
@@ -355,7 +225,7 @@ def _read_ahead(data: dict[str, Any] | None) -> int | None:
 
 
 def cmd_train(a: argparse.Namespace) -> int:
-    data = None if a.resume else run_config(a).data if a.config else _data_cfg(a)
+    data = None if a.resume else run_config(a).data if a.config else data_cfg(a)
     child = _read_ahead(data if a.task == D.task else None)   # class folders, not masks
     _import_optimizer_machinery()
     group = distributed.init(a.device)   # under torchrun: its process group; else one process

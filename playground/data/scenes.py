@@ -10,8 +10,7 @@ import torch
 from torchvision.ops import masks_to_boxes
 
 from .dataset import DataError
-from .shapes import (DEFAULT_SHAPES, SHAPE_CLASSES, _background, _coverage,  # noqa: PLC2701
-                     _object_colour)
+from .shapes import DEFAULT_SHAPES, SHAPE_CLASSES, background, coverage, object_colour
 
 MAX_SHAPES = 4            # the most shapes in one scene (the 1 to 4)
 MIN_VISIBLE = 0.6         # an object keeps at least this share of its own pixels in view
@@ -72,7 +71,7 @@ def make_scenes(n: int, size: int = 64, seed: int = 0, *, classes: tuple[str, ..
             raise DataError(f"Unknown shape {c!r}; known: {', '.join(SHAPE_CLASSES)}.")
     g = torch.Generator().manual_seed(int(seed))
     want = torch.randint(min_shapes, max_shapes + 1, (n,), generator=g)
-    bg, base = _background(n, size, g, texture)
+    bg, base = background(n, size, g, texture)
     img = bg
     visible = torch.zeros((n, MAX_SHAPES, size, size), dtype=torch.bool)
     areas = torch.zeros((n, MAX_SHAPES))
@@ -85,12 +84,12 @@ def make_scenes(n: int, size: int = 64, seed: int = 0, *, classes: tuple[str, ..
             if idx.numel() == 0:
                 break
             lab = torch.randint(len(classes), (idx.numel(),), generator=g)
-            cover, cx = _coverage(lab, classes, size, g, min_frac, max_frac)       # (b, 1, H, W)
+            cover, cx = coverage(lab, classes, size, g, min_frac, max_frac)       # (b, 1, H, W)
             inside = cover[:, 0] >= 0.5
             ok = _place(inside, visible[idx], areas[idx], k) & (inside.flatten(1).sum(1) > 0)
             idx, lab, cover, cx, inside = idx[ok], lab[ok], cover[ok], cx[ok], inside[ok]
             shade = 1 + 0.15 * (px[None, None, None] - cx[:, None, None, None]) / size
-            colour = _object_colour(base[idx], g) * shade
+            colour = object_colour(base[idx], g) * shade
             img[idx] = img[idx] * (1 - cover) + colour * cover
             visible[idx, :k] &= ~inside[:, None]
             visible[idx, k] = inside

@@ -78,7 +78,7 @@ def _inside(kind: str, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     raise KeyError(kind)
 
 
-def _coverage(lab: torch.Tensor, classes: tuple[str, ...], size: int, g: torch.Generator,
+def coverage(lab: torch.Tensor, classes: tuple[str, ...], size: int, g: torch.Generator,
               min_frac: float, max_frac: float) -> tuple[torch.Tensor, torch.Tensor]:
     """(coverage (b, 1, H, W) in [0, 1], centre x (b,)) of one shape per image, placed at a
     random position, size and rotation; rasterised 2x supersampled for smooth edges."""
@@ -101,7 +101,7 @@ def _coverage(lab: torch.Tensor, classes: tuple[str, ...], size: int, g: torch.G
     return F.avg_pool2d(fine[:, None].float(), ss), cx
 
 
-def _background(b: int, size: int, g: torch.Generator, texture: float) -> tuple[torch.Tensor, torch.Tensor]:
+def background(b: int, size: int, g: torch.Generator, texture: float) -> tuple[torch.Tensor, torch.Tensor]:
     """(background (b, 3, H, W), its base colour (b, 3, 1, 1)): a base colour, a smooth colour
     field and a stripe texture, the last two scaled by ``texture``."""
     rand = lambda *s: torch.rand(*s, generator=g)  # noqa: E731
@@ -120,7 +120,7 @@ def _background(b: int, size: int, g: torch.Generator, texture: float) -> tuple[
     return base + (field_ + stripes[:, None] * tex_col) * texture, base
 
 
-def _object_colour(base: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+def object_colour(base: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     """A random colour per image, redrawn (up to 8 times) until it is far enough from the
     background's base colour to be seen."""
     obj = torch.rand(base.shape, generator=g)
@@ -152,10 +152,10 @@ def make_shapes(n: int, size: int = 32, seed: int = 0, *, classes: tuple[str, ..
     for start in range(0, n, chunk):
         lab = labels[start:start + chunk]
         b = lab.shape[0]
-        cover, cx = _coverage(lab, classes, size, g, min_frac, max_frac)      # (b, 1, H, W)
-        bg, base = _background(b, size, g, texture)
+        cover, cx = coverage(lab, classes, size, g, min_frac, max_frac)      # (b, 1, H, W)
+        bg, base = background(b, size, g, texture)
         shade = 1 + 0.15 * (px[None, None, None] - cx[:, None, None, None]) / size
-        img = bg * (1 - cover) + _object_colour(base, g) * shade * cover
+        img = bg * (1 - cover) + object_colour(base, g) * shade * cover
         img = img + torch.randn(img.shape, generator=g) * (noise * max(texture, 0.3))
         images[start:start + b] = (img.clamp(0, 1) * 255).round().to(torch.uint8)
         masks[start:start + b] = cover[:, 0] >= 0.5
