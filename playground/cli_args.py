@@ -78,7 +78,8 @@ def run_config(a: argparse.Namespace, ds: Dataset | None = None) -> RunConfig:
     data = data_cfg(a)
     if ds is None:
         ds = own_data(data, task=a.task)
-    return RunConfig(name=a.name, task=a.task, data=data, model=model_cfg(a, data, ds), optimizer=a.optimizer,
+    return RunConfig(name=a.name, task=a.task, loss=a.loss, data=data, model=model_cfg(a, data, ds),
+                     optimizer=a.optimizer,
                      lr=a.lr, momentum=a.momentum, weight_decay=a.weight_decay,
                      batch_size=a.batch_size, epochs=a.epochs, label_smoothing=a.label_smoothing,
                      grad_clip=a.grad_clip, backbone_lr_scale=a.backbone_lr_scale, seed=a.seed,
@@ -113,6 +114,8 @@ def add_model_args(t: argparse.ArgumentParser) -> None:
     t.add_argument("--model", default=None,
                    help="a preset name, a torchvision model name (resnet18 ...) or a spec .json file "
                         f"(default {D.model['preset']}; a zip/folder: the network proposed for its data)")
+    t.add_argument("--loss", default=D.loss, help="the task's loss: " + "; ".join(
+        f"{k}: {', '.join(v.losses)} (default {v.default_loss})" for k, v in TASKS.items()))
     t.add_argument("--pretrained", action="store_true", help="torchvision: ImageNet weights")
     t.add_argument("--freeze", action="store_true", help="torchvision: train only the new head")
     t.add_argument("--unfreeze-epoch", type=int, help="torchvision: unfreeze the backbone at this epoch")

@@ -39,6 +39,10 @@ class RunConfig:
     name: str = ""
     # what the network learns (playground.tasks.TASKS): one label per image, or a class per pixel
     task: str = "classify"
+    # the task's loss (TASKS[task].losses; "" = the task's default) and its options (detection:
+    # the loss's weights), so the page's and the CLI's loss knobs reach the loop the same way
+    loss: str = ""
+    loss_options: dict[str, Any] = field(default_factory=dict)
     # The offline generated shapes with the catalogue's defaults (8,000 training images).
     data: dict[str, Any] = field(default_factory=lambda: data_config("shapes"))
     # The course-style CNN the shipped default model is trained from.
@@ -88,6 +92,9 @@ class RunConfig:
         if not TASKS[self.task].augments and any(self.augment.get(k) for k in AUGMENT_DEFAULTS):
             raise TrainingError(f"A {self.task} run takes no augmentation yet (crop, flips, rotation, "
                                 "jitter and erasing move or change the image but not its mask): turn them off.")
+        if self.loss and self.loss not in TASKS[self.task].losses:
+            raise TrainingError(f"A {self.task} run has no loss {self.loss!r}; choose "
+                                f"{', '.join(TASKS[self.task].losses)}.")
         if self.optimizer not in OPTIMIZERS:
             raise TrainingError(f"Unknown optimizer {self.optimizer!r}; choose {', '.join(OPTIMIZERS)}.")
         if self.schedule not in SCHEDULES:

@@ -119,7 +119,7 @@ class _Loop:
                                    and torch.cuda.is_bf16_supported(including_emulation=False))
         scaler = torch.amp.GradScaler("cuda", enabled=precision == "fp16")   # bf16 needs none
         loop = cls(run, ds, bundle, device, opt, sched, when, steps_per_epoch, gen_cpu, gen_dev, scaler,
-                   tk.make_loss(tk.default_loss, label_smoothing=cfg.label_smoothing), tk, group=group,
+                   tk.make_loss(cfg.loss or tk.default_loss, label_smoothing=cfg.label_smoothing, **cfg.loss_options), tk, group=group,
                    precision=precision, records=StepRecords(device))
         loop.forward = Forward(group.wrap(bundle.model, device), use_compile(cfg.compile, device.type, steps_per_epoch * cfg.epochs),
                                lambda phase: run.set_status("running", phase))
