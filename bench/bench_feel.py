@@ -18,7 +18,7 @@ and drives /usr/bin/chromium with Playwright. Prints:
 "Drawn" = Streamlit's script state is back to notRunning and nothing in the page (elements,
 text, charts) has changed for SETTLE_MS; the time taken is that of the last change.
 
-    python bench/bench_feel.py [--quick] [--reps N] [--watch 10]
+    python bench/bench_feel.py [--quick] [--reps N] [--watch 10] [--knobs conv]
 """
 from __future__ import annotations
 
@@ -303,7 +303,8 @@ def bare_app(browser, tmp: Path, reps: int) -> dict:
     return {"launch_s": first, "knob_ms": statistics.median(times) * 1000, "knob_all_ms": times}
 
 
-def the_app(browser, tmp: Path, reps: int, watch_s: float, knobs: bool = True) -> dict:
+def the_app(browser, tmp: Path, reps: int, watch_s: float, knobs: str | None = "") -> dict:
+    """``knobs``: measure the knobs whose name contains it ("" all, None none)."""
     proc, url, launched = start_server("app.py", tmp / "runs")
     try:
         page = new_page(browser)
@@ -314,7 +315,7 @@ def the_app(browser, tmp: Path, reps: int, watch_s: float, knobs: bool = True) -
             for p in PAGES:
                 link = page.locator("[data-testid='stSidebarNav'] a", has_text=p.title).first
                 visits[p.title] = timed(page, link.click)
-        for name, path, knob in KNOBS if knobs else ():
+        for name, path, knob in [k for k in KNOBS if knobs is not None and knobs.lower() in k[0].lower()]:
             try:
                 out["knobs"][name] = knob_times(page, f"{url}/{path}", knob, reps)
             except Exception as e:  # noqa: BLE001 - a knob a page no longer has: say so, go on
@@ -371,6 +372,8 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="3 repetitions per knob, 6 s of watching")
     ap.add_argument("--reps", type=int, default=None, help="repetitions per knob (default 9)")
     ap.add_argument("--watch-only", action="store_true", help="launch, first visits and watching")
+    ap.add_argument("--knobs", default="", metavar="TEXT",
+                    help="only the knobs whose name contains TEXT (e.g. 'conv'; the bare app is always measured)")
     ap.add_argument("--watch", type=float, default=None, help="seconds of watching (default 12; 0: skip)")
     args = ap.parse_args(argv)
     reps = args.reps or (3 if args.quick else 9)
@@ -383,7 +386,7 @@ def main(argv=None) -> int:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
                                     args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
         bare = bare_app(browser, Path(tmp), reps)
-        app = the_app(browser, Path(tmp), reps, watch_s, knobs=not args.watch_only)
+        app = the_app(browser, Path(tmp), reps, watch_s, knobs=None if args.watch_only else args.knobs)
         browser.close()
     report(bare, app)
     print(f"note: {os.cpu_count()} cores shared with whatever else runs; the bare app is measured in "

@@ -8,8 +8,8 @@ import streamlit as st
 
 from playground import arithmetic as ar, paths
 from playground.figures import conv as cf
-from ui import links, plot
-from ui.common import fmt_int, page_intro, show_error
+from ui import conv_html, conv_windows, links, plot
+from ui.common import page_intro, show_error
 from ui.links import Param
 
 KINDS = list(ar.LAYER_KINDS)          # Conv2d, MaxPool2d, AvgPool2d, ConvTranspose2d
@@ -77,77 +77,26 @@ def analyze(fields: tuple) -> ar.Report:
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
-def windows_figure(axis: str, dims: tuple) -> dict:
-    """The "where the windows land" figure of one dimension as a plain dict, cached on that
-    dimension's numbers alone: a knob of the height leaves the width's figure, and so its
-    element, exactly as it was (plotly's figure objects cost ~20 ms each to build)."""
-    return plot.lean(cf.windows_figure(ar.windows_along(**dict(dims)), axis=axis))
+def windows_svg(axis: str, dims: tuple) -> str:
+    """The "where the windows land" picture of one dimension (inline SVG, ui/conv_windows.py),
+    cached on that dimension's numbers alone: a knob of the height leaves the width's element
+    exactly as it was."""
+    return conv_windows.windows_svg(ar.windows_along(**dict(dims)), axis=axis)
 
 
 page_intro(PAGE)
 links.bind(PAGE, link_params())
 
-st.markdown("""
-<style>
-.ca-shape {display:flex; align-items:center; gap:1rem; flex-wrap:wrap; margin:0.3rem 0 0.2rem 0;}
-.ca-shape .box {border:2px solid #dee2e6; border-radius:10px; padding:0.35rem 1rem;}
-.ca-shape .box.out {border-color:#3b5bdb; background:#edf2ff;}
-.ca-shape .lbl {display:block; font-size:0.95rem; color:#495057;}
-.ca-shape .val {font-size:2rem; font-weight:700; font-family:ui-monospace, Menlo, monospace;}
-.ca-shape .arrow {font-size:2.3rem; color:#868e96; text-align:center; line-height:1.1;}
-.ca-shape .arrow .lbl {font-size:0.9rem; font-family:ui-monospace, Menlo, monospace; color:#364fc7; max-width:11rem; overflow-wrap:anywhere;}
-.ca-shape .box.bad {border-color:#e03131; background:#fff5f5; color:#c92a2a;}
-.ca-formula {font-family:ui-monospace, Menlo, monospace; font-size:1.3rem; line-height:1.6;
-             background:#f8f9fa; border-left:5px solid #3b5bdb; padding:0.4rem 0.8rem; margin:0.2rem 0 0.4rem 0;
-             overflow-x:auto; white-space:pre-wrap;}
-.ca-formula .gen {color:#495057; font-size:1.05rem;}
-.ca-formula .res {font-weight:600;}
-.ca-big {font-size:1.35rem;}
-table.ca-q {font-size:1.6rem; border-collapse:collapse; margin:0.4rem 0 0.8rem 0;}
-table.ca-q th {font-size:1rem; color:#495057; font-weight:600; padding:0.2rem 1rem; text-align:center;}
-table.ca-q td {border:2px solid #dee2e6; padding:0.3rem 1.1rem; text-align:center; font-family:ui-monospace, Menlo, monospace;}
-table.ca-q td.blank {border-color:#3b5bdb; background:#edf2ff; color:#3b5bdb; font-weight:700;}
-</style>""", unsafe_allow_html=True)
+st.markdown(conv_html.CSS, unsafe_allow_html=True)
 
 
-def shape_html(inp: tuple, out: tuple | None, kind: str) -> str:
-    out_box = (f"<div class='box out'><span class='lbl'>output (N, C, H, W)</span>"
-               f"<span class='val'>({', '.join(str(v) for v in out)})</span></div>") if out else (
-        "<div class='box bad'><span class='lbl'>output</span><span class='val'>refused</span></div>")
-    return (f"<div class='ca-shape'><div class='box'><span class='lbl'>input (N, C, H, W)</span>"
-            f"<span class='val'>({', '.join(str(v) for v in inp)})</span></div>"
-            f"<div class='arrow'><span class='lbl'>{html.escape(kind)}</span>&rarr;</div>{out_box}</div>")
-
-
-def formula_html(name: str, f: ar.Formula) -> str:
-    def step(s: str) -> str:
-        first, sep, rest = s.partition(" = ")   # the expression, then its evaluation on a new line
-        body, _, result = rest.rpartition(" = ")
-        if not sep:
-            return html.escape(s)
-        tail = f"= {html.escape(body)} = <b>{html.escape(result)}</b>" if body else f"= <b>{html.escape(rest)}</b>"
-        return f"{html.escape(first)}<br>{tail}"
-    steps = "<br>".join(f"<span class='res'>{step(s)}</span>" for s in f.steps)
-    return (f"<div class='ca-formula'><span class='gen'>{name}: {html.escape(f.general)}</span><br>"
-            f"{steps}</div>")
-
-
-def question_html(q: ar.Question) -> str:
-    cells = q.row()
-    head = "".join(f"<th>{k}</th>" for k in cells)
-    body = "".join(f"<td class='blank'>?</td>" if k == q.blank else f"<td>{v}</td>" for k, v in cells.items())
-    return f"<table class='ca-q'><tr>{head}</tr><tr>{body}</tr></table>"
-
-
-def pair_inputs(key: str, *, help: str | None = None, disabled: bool = False) -> tuple[int, int]:
+def pair_inputs(key: str, cols, *, help: str | None = None, disabled: bool = False) -> tuple[int, int]:
+    """A (height, width) knob: the height in the grid's left column, the width in its right."""
     label, lo, hi, default = PAIRS[key]
     value = default() if callable(default) else default
-    a, b = st.columns(2)
-    h = a.number_input(f"{label} height", min_value=lo, max_value=hi, value=value, step=1,
-                       key=f"{key}_h", help=help, disabled=disabled)
-    w = b.number_input(f"{label} width", min_value=lo, max_value=hi, value=value, step=1,
-                       key=f"{key}_w", help=help, disabled=disabled)
-    return int(h), int(w)
+    return tuple(int(col.number_input(f"{label} {side}", min_value=lo, max_value=hi, value=value, step=1,
+                                      key=f"{key}_{side[0]}", help=help, disabled=disabled))
+                 for col, side in zip(cols, ("height", "width")))
 
 
 def use_padding(p: int) -> None:
@@ -157,34 +106,36 @@ def use_padding(p: int) -> None:
 
 
 # ================================================================================== shape & formula
+# A knob reruns the shape fragment, and the browser redraws every element the rerun sends (each
+# unchanged number input too): bench_feel measured ~1.5 ms of chromium's script per element. So
+# the knobs sit in one two-column grid (heights left, widths right; was a row of columns per
+# pair, 37 layout blocks) and each output is one element of HTML.
 def layer_fields() -> tuple[dict, str, tuple[int, int]]:
     """The knobs: the layer's fields for ``ar.Layer``, the padding mode, the padding typed."""
     kind = st.selectbox("Layer", KINDS, key="ca_kind")
     is_conv, is_t, is_pool = kind == "Conv2d", kind == "ConvTranspose2d", pooling(kind)
-    in_h, in_w = pair_inputs("ca_in")
-    c1, c2 = st.columns(2)
-    in_ch = knob("ca_in_c", c1)
-    out_ch = knob("ca_out_c", c2, disabled=is_pool)
-    kh, kw = pair_inputs("ca_k")
-    sh, sw = pair_inputs("ca_s", help="PyTorch's pooling layers default the stride to the kernel size.")
     modes = PAD_MODES if is_conv else ["number"]
     if st.session_state.get("ca_pad_mode") not in modes:
         st.session_state["ca_pad_mode"] = "number"
     pad_mode = st.radio("Padding", modes, horizontal=True, key="ca_pad_mode",
                         help="Conv2d also takes the words 'valid' (no padding) and 'same' (keep the size).")
-    ph, pw = pair_inputs("ca_pad", disabled=pad_mode != "number")
-    dh, dw = pair_inputs("ca_dil", disabled=kind == "AvgPool2d",
+    grid = st.columns(2)
+    in_h, in_w = pair_inputs("ca_in", grid)
+    in_ch = knob("ca_in_c", grid[0])
+    out_ch = knob("ca_out_c", grid[1], disabled=is_pool)
+    kh, kw = pair_inputs("ca_k", grid)
+    sh, sw = pair_inputs("ca_s", grid, help="PyTorch's pooling layers default the stride to the kernel size.")
+    ph, pw = pair_inputs("ca_pad", grid, disabled=pad_mode != "number")
+    dh, dw = pair_inputs("ca_dil", grid, disabled=kind == "AvgPool2d",
                          help="Spaces the kernel's taps apart; AvgPool2d has none.")
     if kind == "AvgPool2d":
         dh = dw = 1
+    oph, opw = pair_inputs("ca_op", grid, disabled=not is_t,
+                           help="ConvTranspose2d only: adds rows/columns at the end of the output.")
+    batch = knob("ca_batch", grid[0])
+    bias = grid[1].checkbox("bias", value=True, key="ca_bias", disabled=is_pool)
     ceil_mode = st.checkbox("ceil_mode (round up: keep a last, partial window)", key="ca_ceil",
                             disabled=not is_pool)
-    oph, opw = pair_inputs("ca_op", disabled=not is_t,
-                           help="ConvTranspose2d only: adds rows/columns at the end of the output.")
-    c1, c2 = st.columns(2)
-    batch = knob("ca_batch", c1)
-    c2.markdown("<div style='height:2.1rem'></div>", unsafe_allow_html=True)
-    bias = c2.checkbox("bias", value=True, key="ca_bias", disabled=is_pool)
     if is_pool:
         st.caption("Pooling keeps the number of channels and has no weights.")
     padding = pad_mode if pad_mode != "number" else (ph, pw)
@@ -197,23 +148,7 @@ def layer_fields() -> tuple[dict, str, tuple[int, int]]:
 
 def report_panel(layer: ar.Layer, report: ar.Report) -> None:
     """What the layer makes: counts, formulas with the numbers, code, where the windows land."""
-    m1, m2, m3 = st.columns(3)
-    m1.metric("Parameters", fmt_int(report.params), help="Weights + biases of the layer.")
-    if report.ops_name == "MACs":
-        m2.metric("MACs", fmt_int(report.macs), help="Multiply-accumulates for one forward pass of the "
-                  "batch, counted by torch.utils.flop_counter (FLOPs / 2).")
-    else:
-        m2.metric(report.ops_name.capitalize(), fmt_int(report.ops),
-                  help="Pooling has no multiply-accumulates: one comparison (max) or addition (mean) per cell of each window.")
-    m3.metric("Output values", fmt_int(report.output_values), help="N*C*H*W numbers in the output tensor.")
-    st.markdown(formula_html("Height", report.formulas[0]), unsafe_allow_html=True)
-    st.markdown(formula_html("Width", report.formulas[1]), unsafe_allow_html=True)
-    notes = [("Height: " if i == 0 else "Width: ") + n for i, f in enumerate(report.formulas)
-             for n in f.notes]
-    if report.formulas[0].notes == report.formulas[1].notes:
-        notes = report.formulas[0].notes
-    for n in notes:
-        st.markdown(f"- {n}")
+    st.markdown(conv_html.counts_html(report) + conv_html.formulas_html(report), unsafe_allow_html=True)
     st.code(f"layer = {report.code}\n"
             f"y = layer(torch.randn{layer.input_shape})\n"
             f"y.shape   # torch.Size({list(report.output_shape)})", language="python")
@@ -223,60 +158,37 @@ def report_panel(layer: ar.Layer, report: ar.Report) -> None:
         st.warning("The windows do not fit evenly: " + " and ".join(parts) +
                    " are never read by any window (shaded red below). Their values cannot "
                    "influence the output.", icon=":material/warning:")
-
-    # where the windows land, per dimension
-    if max(layer.in_h, layer.in_w) <= 512:
-        figs = [windows_figure(name, tuple(d.items())) for name, d in zip(("rows", "columns"), layer.dims())]
-        for col, name, w, fig in zip(st.columns(2), ("rows", "columns"), layer.windows(), figs):
-            with col:
-                if w.transposed:
-                    title = f"Where each input {name[:-1]} writes in the output ({w.out_size} {name})"
-                else:
-                    title = f"{len(w.taps)} windows along the {('height', 'width')[name == 'columns']}"
-                st.markdown(f"**{title}**")
-                st.plotly_chart(fig, key=f"ca_windows_{name}", width="stretch",
-                                config={"displayModeBar": False})   # less for the browser to lay out
+    if max(layer.in_h, layer.in_w) <= 512:         # where the windows land, per dimension: one element
+        svgs = [windows_svg(name, tuple(d.items())) for name, d in zip(("rows", "columns"), layer.dims())]
+        st.markdown(conv_html.windows_pair_html(layer.windows(), svgs), unsafe_allow_html=True)
 
 
 def keep_size_panel(layer: ar.Layer, pad_mode: str, typed: tuple[int, int]) -> None:
     """Conv2d: the padding that keeps the size, with a button that sets it."""
     with st.container(border=True):
-        st.markdown("**Padding that keeps the size**")
         try:
             sol_h, sol_w = layer.keep_size()
         except ValueError as exc:
-            st.caption(f"No solution for these numbers: {exc}")
-        else:
-            labelled = [("", sol_h)] if sol_h == sol_w else [("Height: ", sol_h), ("Width: ", sol_w)]
-            for prefix, sol in labelled:
-                for line in sol.explanation:
-                    st.markdown(f"- {prefix}{line}")
-            best = sol_h.best if sol_h.best == sol_w.best else None
-            if best is not None and (pad_mode != "number" or typed != (best, best)):
-                st.button(f"Use padding = {best}", key="ca_use_pad", on_click=use_padding, args=(best,))
+            st.markdown(f"**Padding that keeps the size**\n\nNo solution for these numbers: {exc}")
+            return
+        labelled = [("", sol_h)] if sol_h == sol_w else [("Height: ", sol_h), ("Width: ", sol_w)]
+        st.markdown("**Padding that keeps the size**\n\n" + "\n".join(
+            f"- {prefix}{line}" for prefix, sol in labelled for line in sol.explanation))
+        best = sol_h.best if sol_h.best == sol_w.best else None
+        if best is not None and (pad_mode != "number" or typed != (best, best)):
+            st.button(f"Use padding = {best}", key="ca_use_pad", on_click=use_padding, args=(best,))
 
 
 def formula_help() -> None:
     with st.expander("How the formula works"):
-        st.markdown(
-            "- A window of size **k** starts at the first row of the padded input and moves **s** rows at a "
-            "time. The padded input has **in + 2p** rows, so the last start is at most **in + 2p - k**.\n"
-            "- The number of starts is **floor((in + 2p - k) / s) + 1**: the floor drops a window that would "
-            "hang off the end, the +1 counts the window at position 0.\n"
-            "- **Dilation d** spaces the taps d apart, so the window spans **d*(k-1)+1** rows.\n"
-            "- **Pooling with ceil_mode** rounds up instead, keeping a last, partial window, but only if it "
-            "starts inside the input or the left padding (PyTorch's rule).\n"
-            "- **ConvTranspose2d** runs the arithmetic backwards: **(in-1)*s - 2p + d*(k-1) + output_padding "
-            "+ 1**. Because the conv's floor maps several sizes to one, output_padding picks which one.\n"
-            "- **Parameters** of Conv2d: out * in * kh * kw weights + out biases. **MACs** (one multiply and "
-            "one add) come from `torch.utils.flop_counter`: every output value costs in * kh * kw of them.")
+        st.markdown(conv_html.FORMULA_HELP)
 
 
 @st.fragment
 def shape_section() -> None:
     """Every knob of one layer and what it makes: a knob reruns this section only."""
     links.sync(PAGE)
-    shape_slot = st.container()
+    shape_slot = st.empty()
     knobs, view = st.columns([1.1, 2], gap="large")
     with knobs:
         fields, pad_mode, typed_pad = layer_fields()
@@ -287,11 +199,8 @@ def shape_section() -> None:
             error = None
         except ValueError as exc:
             report, error = None, exc
-        with shape_slot:
-            st.markdown(shape_html(layer.input_shape, report.output_shape if report else None, fields["kind"]),
-                        unsafe_allow_html=True)
-            st.caption("N = batch size, C = channels, H = height, W = width. The output shape is what "
-                       "PyTorch's own module returns (run on the meta device: no memory, no compute).")
+        shape_slot.markdown(conv_html.shape_html(layer.input_shape, report.output_shape if report else None,
+                                                 fields["kind"]), unsafe_allow_html=True)
         if error is not None:
             said = layer.torch_error()
             show_error(f"PyTorch refuses this layer. {error}",
@@ -300,7 +209,11 @@ def shape_section() -> None:
             report_panel(layer, report)
         if fields["kind"] == "Conv2d":
             keep_size_panel(layer, pad_mode, typed_pad)
-        formula_help()
+
+
+def shape_tab() -> None:
+    shape_section()
+    formula_help()         # static: outside the fragment, a knob does not resend it
 
 # ================================================================================== sliding kernel
 def reseed() -> None:
@@ -415,7 +328,7 @@ def quiz_section() -> None:
         pick = st.selectbox("Question", range(len(questions)), format_func=lambda i: labels[i], key="ca_q_pick")
         q = questions[pick]
         st.markdown(f"<div class='ca-big'><b>{html.escape(q.prompt)}</b></div>", unsafe_allow_html=True)
-        st.markdown(question_html(q), unsafe_allow_html=True)
+        st.markdown(conv_html.question_html(q), unsafe_allow_html=True)
         with st.form("ca_q_form", border=True):
             ans = st.number_input(f"Your answer: the {q.blank}", min_value=0, max_value=10_000, value=None,
                                   step=1, key=f"ca_q_ans_{pick}_{q.qid}", placeholder="type a whole number")
@@ -427,7 +340,7 @@ def quiz_section() -> None:
                 v = ar.check_answer(q, ans)
                 (st.success if v.correct else st.error)(v.message)
                 if not v.correct and v.formula is not None:
-                    st.markdown(formula_html("The right way", v.formula), unsafe_allow_html=True)
+                    st.markdown(conv_html.formula_html("The right way", v.formula), unsafe_allow_html=True)
         n1, n2 = st.columns(2)
         n1.button("Next question", key="ca_q_next", on_click=next_question, icon=":material/arrow_forward:")
         n2.button("Make a new question", key="ca_q_new", on_click=new_question, icon=":material/casino:")
@@ -443,7 +356,7 @@ def quiz_section() -> None:
 
 
 tabs = st.tabs(list(TABS), key="ca_tab", on_change="rerun")   # only the open tab runs
-for tab, section in zip(tabs, (shape_section, slide_section, quiz_section)):
+for tab, section in zip(tabs, (shape_tab, slide_section, quiz_section)):
     if tab.open:
         with tab:
             section()

@@ -3,6 +3,7 @@ formula to what PyTorch computes; refusals are explained; the sliding kernel and
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import torch
@@ -41,6 +42,20 @@ def open_tab(at, short: str):
     assert_ok(at)
 
 
+def counts(at) -> dict:
+    """The counts line (Parameters, MACs, Output values): label -> the number as shown."""
+    return dict(re.findall(r"data-count='([^']+)'>([^<]+)<", texts(at)))
+
+
+def windows_shown(at, axis: str) -> tuple[list[list[int]], list[int]]:
+    """The "where the windows land" SVG of ``axis`` ("rows"/"columns"): each window's taps, in
+    order, and the cells shaded as never read."""
+    html = next(m.value for m in at.markdown if "data-axis='" in m.value)
+    part = html.split(f"data-axis='{axis}'")[1].split("data-axis=")[0]
+    taps = [[int(v) for v in t.split()] for t in re.findall(r"class='win' data-taps='([^']*)'", part)]
+    return taps, [int(v) for v in re.findall(r"class='never' data-cell='(-?\d+)'", part)]
+
+
 def sliding_spec(at):
     specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     return next(s for s in specs if s.get("frames"))
@@ -51,7 +66,7 @@ def test_default_layer_shape_formula_and_cost(at):
     m = nn.Conv2d(3, 16, 3)
     assert shown_shape(torch_shape(m, 1, 3, 32, 32)) in t
     assert "floor((32 - 3 + 2*0) / 1) + 1" in t
-    metrics = {x.label: x.value for x in at.metric}
+    metrics = counts(at)
     assert metrics["Parameters"] == f"{sum(p.numel() for p in m.parameters()):,}"
     assert metrics["MACs"] == f"{30 * 30 * 16 * 3 * 9:,}"
 
@@ -100,7 +115,7 @@ def test_maxpool_ceil_mode(at):
     assert shown_shape(torch_shape(nn.MaxPool2d(2, 2, ceil_mode=True), 1, 3, 7, 7)) in t
     assert "ceil((7 - 2 + 2*0) / 2) + 1" in t
     assert by_key(at.radio, "ca_pad_mode").options == ["number"]      # no 'same' for pooling
-    assert {x.label: x.value for x in at.metric}["Parameters"] == "0"
+    assert counts(at)["Parameters"] == "0"
 
 
 def test_transposed_conv(at):
@@ -166,6 +181,30 @@ def test_uncovered_rows_are_reported(at):
     never = [i for i in range(8) if x.grad[0, 0, i].abs().sum() == 0]
     assert never and at.warning
     assert f"{len(never)} input row(s) ({', '.join(map(str, never))})" in at.warning[0].value
+    assert windows_shown(at, "rows")[1] == never                     # shaded red in the picture
+
+
+def test_windows_drawn_are_the_cells_pytorch_reads(at):
+    """Each window in the picture reads exactly the input rows (columns) whose gradient one output
+    row (column) of the real conv receives; padding cells are outside 0..in-1."""
+    for k, v in (("ca_in_h", 9), ("ca_k_h", 3), ("ca_s_h", 2), ("ca_pad_h", 1), ("ca_dil_h", 2),
+                 ("ca_in_w", 7), ("ca_k_w", 2), ("ca_s_w", 3)):
+        set_(at, "number_input", k, v)
+    at.run()
+    assert_ok(at)
+    x = torch.zeros(1, 1, 9, 7, requires_grad=True)
+    y = F.conv2d(x, torch.ones(1, 1, 3, 2), stride=(2, 3), padding=(1, 0), dilation=(2, 1))
+    for axis, dim in (("rows", 2), ("columns", 3)):
+        taps, never = windows_shown(at, axis)
+        assert len(taps) == y.shape[dim]
+        for i, window in enumerate(taps):
+            x.grad = None
+            y.select(dim, i).sum().backward(retain_graph=True)
+            read = x.grad[0, 0].abs().sum(dim=3 - dim).nonzero().flatten().tolist()
+            assert [t for t in window if 0 <= t < x.shape[dim]] == read, (axis, i)
+        x.grad = None
+        y.sum().backward(retain_graph=True)
+        assert never == (x.grad[0, 0].abs().sum(dim=3 - dim) == 0).nonzero().flatten().tolist()
 
 
 def test_sliding_kernel_presets(at):

@@ -37,6 +37,13 @@ def test_knob_changes_shape_and_formula(goto, page):
         timeout=30_000)
     formula = page.locator(".ca-formula").first.inner_text()
     assert "floor((32 - 3 + 2*1) / 2) + 1" in formula and "floor(15.5)" in formula
+    # the picture of the rows' windows (inline SVG) draws the windows the library computes
+    from playground.arithmetic import windows_along
+
+    rows = page.locator("[data-axis='rows'] svg g.win")
+    drawn = [[int(v) for v in t.split()] for t in rows.evaluate_all("gs => gs.map(g => g.dataset.taps)")]
+    assert drawn == windows_along(size=32, kernel=3, stride=2, padding=1).taps
+    assert page.locator("[data-axis='rows'] svg").bounding_box()["height"] > 100      # drawn, not empty
     screenshot(page, "conv_arithmetic-shape")
 
 
