@@ -42,6 +42,11 @@ PAGES: tuple[Page, ...] = (
          "looked to decide.",
          "Upload or snap a photo: the top predictions with their probabilities, and where the "
          "model looked (Grad-CAM)."),
+    Page("click", "segment_click", "Click to segment", ":material/ads_click:",
+         "Click an object and its mask appears: SAM's point prompt, imitated offline by a small "
+         "U-Net that takes the click as a fourth input channel.",
+         "Click a shape in a scene (or your photo): a small U-Net trained here outlines the "
+         "object under your click in a fraction of a second."),
 )
 HOME = Page("", "home", "Home", ":material/home:", "See convolutional networks work: one layer's "
             "arithmetic, a whole network's shapes, a live training run, and what a trained model "
