@@ -66,6 +66,22 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("run", help="a run id (see `runs`) or a run folder")
     e.add_argument("--out", required=True, help="the folder to write (new or empty)")
     e.add_argument("--runs-dir")
+    pr = sub.add_parser("predict", help="apply a finished run to your own images (any size)")
+    pr.add_argument("run", help="a run id (see `runs`) or a run folder; its best.pt, else last.pt")
+    pr.add_argument("images", nargs="*", metavar="IMAGE", help="image files (PNG, JPEG, WebP ...)")
+    pr.add_argument("--out", help="segment: the folder for each image's mask PNG (pixel = class "
+                                  "index) and coloured overlay")
+    pr.add_argument("--json", action="store_true", help="one JSON line per image")
+    pr.add_argument("--runs-dir")
+    from .race import RACE_BUDGET_S, RACE_PER_CLASS
+    ra = sub.add_parser("race", help="a tiny CNN against a tiny ViT, the same time budget each, "
+                                     "over a range of images per class (the shapes)")
+    ra.add_argument("--budget", type=float, default=RACE_BUDGET_S,
+                    help=f"seconds of training per model and size (default {RACE_BUDGET_S:g})")
+    ra.add_argument("--per-class", default=",".join(map(str, RACE_PER_CLASS)),
+                    help="images per class, comma-separated (default %(default)s)")
+    ra.add_argument("--seed", type=int, default=D.seed)
+    ra.add_argument("--json", action="store_true", help="one JSON line per row")
     sub.add_parser("app", help="start the Streamlit app (from a source checkout)",
                    description="Any further arguments go to streamlit run, e.g. --server.port 8502.")
     return ap
@@ -107,7 +123,8 @@ class Progress:
     def _epoch_line(e: dict, epochs: int | None) -> str:
         return (f"epoch {e['epoch']}/{epochs}: train loss {e['train_loss']:.4f}  val loss "
                 f"{e['val_loss']:.4f}  val acc {e['val_acc']:.2%}" + (f"  val mIoU {e['val_miou']:.3f}" if
-                "val_miou" in e else "") + f"  {e['images_per_second']:,.0f} img/s")
+                "val_miou" in e else "") + (f"  val mAP@0.5 {e['val_map50']:.3f}  mAP {e['val_map']:.3f}"
+                                            if "val_map50" in e else "") + f"  {e['images_per_second']:,.0f} img/s")
 
     @staticmethod
     def _status_line(s: dict) -> str:
@@ -224,7 +241,18 @@ def _read_ahead(data: dict[str, Any] | None) -> int | None:
         os._exit(code)      # no atexit handlers, no buffers flushed twice
 
 
+def _check_resumed_task(run_id: str, root: Path, asked: str | None) -> None:
+    """A resumed run keeps its own task: ``--task`` naming another one is refused in words (a
+    detect run asked of a classify run's checkpoint would load weights of another network)."""
+    info = runs.find_run(run_id, root)
+    had = str((info.config or {}).get("task") or D.task) if info is not None else None
+    if asked and had and asked != had:
+        raise TrainingError(f"Run {run_id} is a {had} run; it resumes as one, not as a {asked} run. "
+                            f"Start a new run with --task {asked} instead.")
+
+
 def cmd_train(a: argparse.Namespace) -> int:
+    asked_task, a.task = a.task, a.task or D.task    # --task named, or classify
     data = None if a.resume else run_config(a).data if a.config else data_cfg(a)
     child = _read_ahead(data if a.task == D.task else None)   # class folders, not masks
     _import_optimizer_machinery()
@@ -239,12 +267,15 @@ def cmd_train(a: argparse.Namespace) -> int:
     t0, quiet = time.time(), a.quiet or not group.main    # torchrun: rank 0 reports
     try:
         if a.resume:
+            _check_resumed_task(a.resume, root, asked_task)
             run = distributed.start_rank(group, lambda: reg.get(reg.resume(a.resume)), root, resume=True)
         else:
             if child:
                 os.waitpid(child, 0)
             shown = _loading_line if inplace and not quiet else None
             ds = _in_a_thread_of_its_own(lambda: own_data(data, shown, a.task))
+            for note in (ds.notes if ds is not None and not quiet else []):   # files skipped, and why
+                print(note, file=sys.stderr)
             run = distributed.start_rank(group, lambda: reg.get(reg.start(
                 run_config(a, ds), dataset=ds, run_id=a.run_id)), root, dataset=ds)
     except (TrainingError, DataError) as e:
@@ -290,6 +321,43 @@ def cmd_export(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_predict(a: argparse.Namespace) -> int:
+    """One line per image (``--json``: the task's JSON format); exit 2 when the run cannot
+    predict or no image is given, 1 when an image could not be read (the others predicted)."""
+    from . import predict
+
+    if not a.images:
+        print("error: no images: give one or more image files after the run", file=sys.stderr)
+        return 2
+    try:
+        p = predict.load_predictor(a.run, a.runs_dir)
+    except predict.PredictError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    failed = 0
+    for rec in predict.predict_files(p, a.images, a.out):
+        failed += "error" in rec
+        print(json.dumps(rec) if a.json else predict.readable(rec), flush=True)
+    return 1 if failed else 0
+
+
+def cmd_race(a: argparse.Namespace) -> int:
+    """A row per model and size as it finishes (``--json``: the row's JSON); 2 when refused."""
+    from .race import run_race
+
+    def show(row: dict) -> None:
+        print(json.dumps(row) if a.json else f"{row['images_per_class']:>5} per class  {row['model']:<9} "
+              f"val_acc {row['val_acc']:.3f}  {row['steps']:>5} steps in {row['seconds']:.1f} s", flush=True)
+    try:
+        sizes = [int(v) for v in a.per_class.split(",") if v.strip()]
+        run_race(a.budget, sizes, on_row=show, seed=a.seed)
+    except (ValueError, DataError) as e:
+        print(f"error: {e if isinstance(e, DataError) else '--per-class: whole numbers, e.g. 10,30,100'}",
+              file=sys.stderr)
+        return 2
+    return 0
+
+
 def cmd_app(a: argparse.Namespace) -> int:
     """``streamlit run app.py`` in the source checkout beside the package (its folder holds the
     app's .streamlit/config.toml). The installed package carries the library, not the pages."""
@@ -309,4 +377,5 @@ def main(argv: list[str] | None = None) -> int:
     if extra and a.command != "app":
         ap.error(f"unrecognized arguments: {' '.join(extra)}")
     a.streamlit_args = extra
-    return {"train": cmd_train, "runs": cmd_runs, "export": cmd_export, "app": cmd_app}[a.command](a)
+    return {"train": cmd_train, "runs": cmd_runs, "export": cmd_export, "predict": cmd_predict,
+            "race": cmd_race, "app": cmd_app}[a.command](a)

@@ -10,6 +10,7 @@ from typing import Any
 from . import networks
 from .data import DATASETS, SHAPE_CLASSES, Dataset, data_config, propose_model, shapes_val_count
 from .tasks import TASKS
+from .tasks.detect import LOSS_WEIGHTS
 from .training import OPTIMIZERS, SCHEDULES, TORCHVISION_IMAGE_SIZE, RunConfig
 from .training.speed import COMPILE_HELP, COMPILE_MODES
 
@@ -18,6 +19,8 @@ NAMED_DATA = [k for k, e in DATASETS.items() if e.kind in ("generated", "torchvi
 
 
 def data_cfg(a: argparse.Namespace) -> dict[str, Any]:
+    a.task = a.task or D.task                           # --task left out: classify
+    a.data = a.data or TASKS[a.task].default_data       # none named: the task's own (detect: scenes)
     if a.data in NAMED_DATA:
         if DATASETS[a.data].kind == "torchvision":
             return data_config(a.data, root=a.data_root, download=not a.no_download,
@@ -44,6 +47,11 @@ def model_cfg(a: argparse.Namespace, data: dict[str, Any], ds: Dataset | None = 
         return propose_model(ds.input_shape, ds.num_classes) if ds is not None else dict(D.model)
     if m in networks.PRESETS:
         return {"preset": m}
+    if m == networks.vit.VIT_MODEL:     # the tiny ViT; --vit KEY=VALUE sets its knobs
+        try:
+            return {"vit": networks.vit.parse_pairs(a.vit)}
+        except networks.SpecError as e:
+            raise SystemExit(f"--model {m}: {e}") from e
     if m.endswith(".json") or Path(m).is_file():
         try:
             return {"spec": json.loads(Path(m).read_text())}
@@ -55,8 +63,8 @@ def model_cfg(a: argparse.Namespace, data: dict[str, Any], ds: Dataset | None = 
         if a.unfreeze_epoch is not None:
             cfg["unfreeze_epoch"] = a.unfreeze_epoch
         return cfg
-    raise SystemExit(f"--model {m!r}: not a preset ({', '.join(networks.PRESETS)}), a torchvision "
-                     "model name, or a spec .json file.")
+    raise SystemExit(f"--model {m!r}: not a preset ({', '.join(networks.PRESETS)}), "
+                     f"{networks.vit.VIT_MODEL}, a torchvision model name, or a spec .json file.")
 
 
 def own_data(data: dict[str, Any], progress=None, task: str = D.task) -> Dataset | None:
@@ -78,7 +86,8 @@ def run_config(a: argparse.Namespace, ds: Dataset | None = None) -> RunConfig:
     data = data_cfg(a)
     if ds is None:
         ds = own_data(data, task=a.task)
-    return RunConfig(name=a.name, task=a.task, loss=a.loss, data=data, model=model_cfg(a, data, ds),
+    return RunConfig(name=a.name, task=a.task, loss=a.loss, loss_options=loss_weights(a.loss_weight),
+                     data=data, model=model_cfg(a, data, ds),
                      optimizer=a.optimizer,
                      lr=a.lr, momentum=a.momentum, weight_decay=a.weight_decay,
                      batch_size=a.batch_size, epochs=a.epochs, label_smoothing=a.label_smoothing,
@@ -88,10 +97,28 @@ def run_config(a: argparse.Namespace, ds: Dataset | None = None) -> RunConfig:
                               "jitter": a.jitter, "erase": a.erase}, device=a.device, compile=a.compile)
 
 
+def loss_weights(pairs: list[str] | None) -> dict[str, float]:
+    """``--loss-weight NAME=VALUE`` (repeatable) -> RunConfig.loss_options; the loss checks the names."""
+    out = {}
+    for p in pairs or []:
+        name, eq, value = p.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise SystemExit(f"--loss-weight {p!r}: give NAME=NUMBER, e.g. lambda_coord=5.") from None
+        if not eq:
+            raise SystemExit(f"--loss-weight {p!r}: give NAME=NUMBER, e.g. lambda_coord=5.")
+        if name.strip() not in LOSS_WEIGHTS:
+            raise SystemExit(f"--loss-weight {p!r}: the detection loss's weights are "
+                             f"{', '.join(LOSS_WEIGHTS)}.")
+    return out
+
+
 def add_data_args(t: argparse.ArgumentParser) -> None:
     shapes, files = DATASETS["shapes"].defaults, DATASETS["zip"].defaults
-    t.add_argument("--data", default=D.data["name"],
-                   help=f"{' | '.join(NAMED_DATA)} | a .zip or folder of class folders")
+    t.add_argument("--data", default=None,
+                   help=f"{' | '.join(NAMED_DATA)} | a .zip or folder of class folders (default: the "
+                        "task's, " + ", ".join(f"{k}: {v.default_data}" for k, v in TASKS.items()) + ")")
     t.add_argument("--data-root", help="folder with torchvision datasets in torchvision's layout")
     t.add_argument("--no-download", action="store_true", help="never try to download datasets")
     t.add_argument("--n-train", type=int, help=f"shapes: training images (default {shapes['n_train']:,})")
@@ -109,13 +136,19 @@ def add_data_args(t: argparse.ArgumentParser) -> None:
 
 
 def add_model_args(t: argparse.ArgumentParser) -> None:
-    t.add_argument("--task", choices=list(TASKS), default=D.task, help="; ".join(
+    t.add_argument("--task", choices=list(TASKS), default=None, help="; ".join(
         f"{k}: {v.description}" for k, v in TASKS.items()) + f" (default {D.task})")
     t.add_argument("--model", default=None,
-                   help="a preset name, a torchvision model name (resnet18 ...) or a spec .json file "
+                   help=f"a preset name, {networks.vit.VIT_MODEL} (a tiny ViT), a torchvision model name "
+                        "(resnet18 ...) or a spec .json file "
                         f"(default {D.model['preset']}; a zip/folder: the network proposed for its data)")
     t.add_argument("--loss", default=D.loss, help="the task's loss: " + "; ".join(
         f"{k}: {', '.join(v.losses)} (default {v.default_loss})" for k, v in TASKS.items()))
+    t.add_argument("--vit", action="append", metavar="KEY=VALUE", help=f"{networks.vit.VIT_MODEL}: one "
+                   "knob, repeatable: " + "; ".join(f"{k} ({h}, default {networks.vit.VIT_DEFAULTS[k]})"
+                                                    for k, h in networks.vit.VIT_HELP.items()))
+    t.add_argument("--loss-weight", action="append", metavar="NAME=VALUE", help="detect: one of the "
+                   "loss's weights, repeatable: " + ", ".join(f"{k} (default {v:g})" for k, v in LOSS_WEIGHTS.items()))
     t.add_argument("--pretrained", action="store_true", help="torchvision: ImageNet weights")
     t.add_argument("--freeze", action="store_true", help="torchvision: train only the new head")
     t.add_argument("--unfreeze-epoch", type=int, help="torchvision: unfreeze the backbone at this epoch")
@@ -145,5 +178,5 @@ def add_optim_args(t: argparse.ArgumentParser) -> None:
     t.add_argument("--seed", type=int, default=D.seed)
 
 
-__all__ = ["D", "NAMED_DATA", "add_data_args", "add_model_args", "add_optim_args", "data_cfg",
+__all__ = ["D", "NAMED_DATA", "add_data_args", "loss_weights", "add_model_args", "add_optim_args", "data_cfg",
            "model_cfg", "own_data", "run_config"]

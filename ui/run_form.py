@@ -1,6 +1,7 @@
-"""The Training page's "New run" form: one column each for the data, the model, the optimiser
-and the schedule, every widget starting from ``RunConfig()``; it ends in the run's config and the
-schedule's preview."""
+"""The Training page's "New run" form: the task first (playground.tasks.TASKS), then one column
+each for the data, the model, the optimiser and the schedule, every widget starting from
+``RunConfig()``; it ends in the run's config and the schedule's preview. A segment run's data and
+model columns are ui/segment_form.py's."""
 from __future__ import annotations
 
 import json
@@ -10,7 +11,8 @@ import streamlit as st
 from playground import data, networks, summary, training
 from playground.figures import training as figs
 from playground.training.speed import COMPILE_HELP, COMPILE_MODES
-from ui import keys
+from playground.tasks import TASKS
+from ui import keys, segment_form, vit_form
 from ui.common import code_allowed, fmt_int, plain, show_error
 from ui.data_inspection import OwnData, own_data_widgets, show_inspection
 
@@ -21,8 +23,10 @@ SIZES = [32, 64, 96, 128, 160, 224]
 INSPECTOR = "Your network (from the inspector)"
 PROPOSED = "Proposed for your data"
 # One choice for the learner's own images: the zip entry; its widgets also offer a folder on
-# the server (the catalogue's "folder" entry).
-PAGE_DATA = [k for k, e in data.DATASETS.items() if e.kind != "folder"]
+# the server (the catalogue's "folder" entry). Another task's own data (detect's scenes) is not
+# a classification dataset.
+_OTHER_TASKS_DATA = {t.default_data for t in TASKS.values()} - {TASKS[training.RunConfig().task].default_data}
+PAGE_DATA = [k for k, e in data.DATASETS.items() if e.kind != "folder" and k not in _OTHER_TASKS_DATA]
 D = training.RunConfig()   # every widget starts from the library's defaults
 BACKBONE_SCALES = sorted({0.01, 0.03, 0.1, 0.3, 1.0, D.backbone_lr_scale})
 
@@ -117,7 +121,7 @@ def model_column(shape: tuple[int, int, int], classes: int, proposal: dict | Non
         choices = [INSPECTOR, *choices]
     if proposal:
         choices = [PROPOSED, *choices]
-    choices += [f"torchvision: {m}" for m in networks.zoo.names("transfer")]
+    choices += [vit_form.CHOICE, *(f"torchvision: {m}" for m in networks.zoo.names("transfer"))]
     label = {k: v["name"] for k, v in networks.PRESETS.items()}
     if proposal:
         label[PROPOSED] = f"{PROPOSED}: {_model_label(proposal, label)}"
@@ -137,6 +141,8 @@ def model_column(shape: tuple[int, int, int], classes: int, proposal: dict | Non
         model_cfg = {"spec": user_spec}
         st.caption(f"{plain(user_spec.get('name', 'Your network'))}: {len(user_spec['layers'])} layers, "
                    "fitted to this data's image size and classes.")
+    elif model_key == vit_form.CHOICE:
+        model_cfg = vit_form.vit_widgets(shape)
     elif model_key.startswith("torchvision: "):
         model_cfg, shape = _torchvision_widgets(model_key.split(": ", 1)[1])
     else:
@@ -211,10 +217,50 @@ def schedule_column() -> dict:
     return s
 
 
+def task_picker() -> str:
+    """What the run learns: one of TASKS, with its one-line description."""
+    keys_ = [k for k in ("classify", "segment") if k in TASKS]   # the tasks this form can set up
+    key = st.radio("Task", keys_, key="train_task", horizontal=True, format_func=lambda k: TASKS[k].label,
+                   captions=[TASKS[k].description for k in keys_])
+    return key or keys_[0]
+
+
+def _schedule_preview(cfg: training.RunConfig, n_train: int) -> None:
+    spe = max(1, n_train // cfg.batch_size)
+    note = "depends on the validation loss" if cfg.schedule == "plateau" else ""
+    st.plotly_chart(figs.lr_curve(training.lr_schedule(cfg, spe), spe, title="", note=note),
+                    key="train_lr_preview", width="stretch", config={"displayModeBar": False})
+    st.caption(f"{fmt_int(spe)} steps per epoch, {fmt_int(spe * cfg.epochs)} in all.")
+
+
+def segment_run_form() -> tuple[training.RunConfig, str, str] | None:
+    """The segment run's columns: its data, the U-Net and the loss, then the optimiser and the
+    schedule as for any run; no augmentation."""
+    c_data, c_model, c_opt, c_sched = st.columns([1.1, 1.2, 1, 1], gap="medium")
+    with c_data:
+        got = segment_form.data_column()
+    if got is None:
+        return None
+    data_cfg, shape, classes, n_train, label = got
+    with c_model:
+        model_cfg, loss = segment_form.model_column(shape, classes)
+    with c_opt:
+        opt = optimizer_column()
+    with c_sched:
+        sched = schedule_column()
+    off = {k: type(v)() for k, v in D.augment.items()}      # 0, 0.0, False: no augmentation
+    cfg = training.RunConfig(task="segment", data=data_cfg, model=model_cfg, loss=loss, augment=off, **opt, **sched)
+    with c_sched:
+        _schedule_preview(cfg, n_train)
+    return cfg, "", label
+
+
 def run_form() -> tuple[training.RunConfig, str, str] | None:
-    """The four columns, the schedule's preview and, for the learner's own images, their
-    inspection: (the config, why the network does not fit the data or "", the own data's name or
-    ""); None while there is no usable data (a zip not uploaded yet, or refused)."""
+    """The task, the four columns, the schedule's preview and, for the learner's own images,
+    their inspection: (the config, why the network does not fit the data or "", the own data's
+    name or ""); None while there is no usable data (a zip not uploaded yet, or refused)."""
+    if task_picker() == "segment":
+        return segment_run_form()
     c_data, c_model, c_opt, c_sched = st.columns([1.1, 1.2, 1, 1], gap="medium")
     with c_data:
         got = data_column()
@@ -228,12 +274,8 @@ def run_form() -> tuple[training.RunConfig, str, str] | None:
     with c_sched:
         sched = schedule_column()
     cfg = training.RunConfig(data=data_cfg, model=model_cfg, augment=aug, **opt, **sched)
-    spe = max(1, n_train // cfg.batch_size)
     with c_sched:
-        note = "depends on the validation loss" if cfg.schedule == "plateau" else ""
-        st.plotly_chart(figs.lr_curve(training.lr_schedule(cfg, spe), spe, title="", note=note),
-                        key="train_lr_preview", width="stretch", config={"displayModeBar": False})
-        st.caption(f"{fmt_int(spe)} steps per epoch, {fmt_int(spe * cfg.epochs)} in all.")
+        _schedule_preview(cfg, n_train)
     if own is not None:
         show_inspection(own)
     return cfg, problem, own.label if own is not None else ""

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import torch
 from torchvision.ops import masks_to_boxes
 
-from .dataset import DataError
-from .shapes import DEFAULT_SHAPES, SHAPE_CLASSES, background, coverage, object_colour
+from .dataset import DataError, Dataset
+from .shapes import DEFAULT_SHAPES, SHAPE_CLASSES, VAL_SEED_OFFSET, background, coverage, object_colour
 
 MAX_SHAPES = 4            # the most shapes in one scene (the issue's 1 to 4)
 MIN_VISIBLE = 0.6         # an object keeps at least this share of its own pixels in view
@@ -115,4 +115,19 @@ def make_scenes(n: int, size: int = 64, seed: int = 0, *, classes: tuple[str, ..
     return SceneData(images, instances, labels, boxes, list(classes))
 
 
-__all__ = ["MAX_SHAPES", "SceneData", "make_scenes"]
+def load_scene_boxes(cfg: dict) -> Dataset:
+    """The scenes of a data config (``n_train``, ``n_val``, ``size``, ``seed``, ``texture``,
+    ``classes``, ``min_shapes``, ``max_shapes``: the catalogue's ``scenes`` defaults) as a
+    detection :class:`Dataset`: ``train_y`` / ``val_y`` the float32 (N, MAX_SHAPES, 5) targets
+    ``class, x1, y1, x2, y2`` in pixels (:meth:`SceneData.targets`), class names the shapes.
+    The validation scenes come from another seed: never the training scenes."""
+    size, seed = int(cfg["size"]), int(cfg["seed"])
+    kw = {"classes": tuple(cfg.get("classes") or DEFAULT_SHAPES), "texture": float(cfg["texture"]),
+          "min_shapes": int(cfg["min_shapes"]), "max_shapes": int(cfg["max_shapes"])}
+    tr = make_scenes(int(cfg["n_train"]), size, seed, **kw)
+    va = make_scenes(int(cfg["n_val"]), size, seed + VAL_SEED_OFFSET, **kw)
+    return Dataset("scenes", tr.class_names, tr.images, tr.targets(), va.images, va.targets(),
+                   source=f"generated scenes of {kw['min_shapes']} to {kw['max_shapes']} shapes, seed {seed}")
+
+
+__all__ = ["MAX_SHAPES", "SceneData", "load_scene_boxes", "make_scenes"]

@@ -2,16 +2,24 @@
 up (DESIGN.md: "a task is an entry, not a branch"): its data, default network, losses, metrics
 and prediction format. ``classify`` is the loop's task today, described as it is; ``segment``
 (a class per pixel: the shapes' exact masks or a zip of images/ and masks/, a small U-Net,
-cross-entropy and Dice, torchmetrics' mIoU and Dice) is the second.
+cross-entropy and Dice, torchmetrics' mIoU and Dice) is the second; ``detect`` (every object's box
+and class: the generated scenes or a zip of images/ and YOLO labels/, a grid detector, YOLOv1's
+loss, batched NMS, torchmetrics' mAP) the third.
 
 Every hook has one signature across tasks:
 
-- ``load_data(cfg, progress) -> Dataset`` (``train_y``: (N,) labels or (N, H, W) masks);
+- ``load_data(cfg, progress) -> Dataset`` (``train_y``: (N,) labels, (N, H, W) masks or
+  (N, K, 5) boxes ``class, x1, y1, x2, y2``);
 - ``build_network(model_cfg, input_shape, num_classes) -> (module, spec, input_shape)``;
 - ``make_loss(name, **options) -> loss(outputs, targets)``, names in ``losses``;
 - ``metrics(num_classes, device)`` -> an object with ``update(outputs, targets)`` and
   ``compute() -> {name: value}``;
-- ``predict(outputs, class_names) -> [one JSON-able dict per image]``.
+- ``predict(outputs, class_names) -> [one JSON-able dict per image]``;
+- ``epoch_view(outputs) -> {name: numpy array}`` (optional): after each validation the loop runs
+  the network on a fixed strip of validation images (:mod:`playground.training.views`, the
+  first 6) and saves what this returns for the Training page (segment: ``{"pred": uint8 (K, H,
+  W)}``, the predicted class of every pixel; detect: e.g. the objectness per cell). ``outputs``:
+  the network's output on the strip (K, ...); keep the arrays small (they are saved per epoch).
 """
 from __future__ import annotations
 
@@ -19,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..data import DataError
-from . import classify, segment
+from . import classify, detect, segment
 
 
 @dataclass(frozen=True)
@@ -45,6 +53,13 @@ class Task:
     # the loop's channels-last memory format on the CPU; the U-Net: off, a training step at 32 px
     # took 1.5 s channels-last against 0.10 s without (its BatchNorms, torch 2.14 / oneDNN)
     channels_last_cpu: bool = True
+    # the Training page's picture of each epoch (see the module's docstring); None: no picture
+    epoch_view: Callable[..., dict[str, Any]] | None = None
+    # the loop's train_acc: right(outputs, targets) -> int64 tensor [right, counted]; classify and
+    # segment: argmax == target (labels, pixels); detect: each cell's objectness
+    right: Callable[..., Any] = classify.right
+    # the data a run of this task trains on when none is named (the CLI's --data)
+    default_data: str = "shapes"
 
 
 TASKS: dict[str, Task] = {t.key: t for t in [
@@ -54,7 +69,11 @@ TASKS: dict[str, Task] = {t.key: t for t in [
     Task("segment", "Segment", "a class for every pixel (background 0)", segment.load_data,
          lambda: dict(segment.DEFAULT_MODEL), segment.build_network, segment.LOSSES,
          segment.DEFAULT_LOSS, segment.make_loss, segment.metrics, ("miou", "dice"), segment.predict,
-         augments=False, per_image=False, channels_last_cpu=False),
+         augments=False, per_image=False, channels_last_cpu=False, epoch_view=segment.epoch_view),
+    Task("detect", "Detect", "a box and a class for every object", detect.load_data,
+         lambda: dict(detect.DEFAULT_MODEL), detect.build_network, detect.LOSSES, detect.DEFAULT_LOSS,
+         detect.make_loss, detect.metrics, ("map50", "map"), detect.predict, augments=False,
+         per_image=False, channels_last_cpu=False, right=detect.right, default_data="scenes"),
 ]}
 
 

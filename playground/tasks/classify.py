@@ -49,6 +49,12 @@ def make_loss(name: str = DEFAULT_LOSS, **options: Any) -> Callable[[torch.Tenso
     return LOSSES[name][1](**options)
 
 
+def right(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """int64 [targets right, targets]: the top class against the label (or each pixel's class
+    against the mask's), the loop's train_acc."""
+    return torch.stack([(out.argmax(1) == target).sum(), torch.tensor(target.numel(), device=target.device)])
+
+
 class ClassifyMetrics:
     """Validation accuracy over batches (torchmetrics' micro-averaged multiclass accuracy: the
     share of images whose top class is right, what the loop's ``val_acc`` has always been)."""
@@ -69,7 +75,7 @@ def metrics(num_classes: int, device: torch.device | str = "cpu") -> ClassifyMet
     return ClassifyMetrics(num_classes, device)
 
 
-def predict(logits: torch.Tensor, class_names: list[str], top: int = 3) -> list[dict[str, Any]]:
+def predict(logits: torch.Tensor, class_names: list[str], top: int = 5) -> list[dict[str, Any]]:
     """Per image of logits (N, classes): ``{"top": [{"label", "p"}]}``, the ``top`` most likely
     classes with their softmax probabilities, most likely first."""
     p = F.softmax(logits.float(), dim=1)

@@ -113,5 +113,5 @@ class RunConfig:
     def label(self) -> str:
         m = self.model
         model = m.get("preset") or m.get("torchvision") or (m.get("spec") or {}).get("name") \
-            or m.get("class_name") or ("unet" if "unet" in m else "network")
+            or m.get("class_name") or ("unet" if "unet" in m else "vit-tiny" if "vit" in m else "grid" if "grid" in m else "network")
         return f"{model} · {self.data.get('name', 'data')} · {self.optimizer} lr {self.lr:g}"

@@ -28,18 +28,21 @@ def logits(model: nn.Module, x_uint8: torch.Tensor, mean, std, *, batch: int = 5
 
 @torch.no_grad()
 def scores(model: nn.Module, x_uint8: torch.Tensor, y: torch.Tensor, mean, std, loss_fn, metrics, *,
-           batch: int = 256, **input_args: Any) -> dict[str, Any]:
+           batch: int = 256, right=None, **input_args: Any) -> dict[str, Any]:
     """Any task's validation in batches: ``loss`` (the mean of the batches' losses, weighted by
-    their images), ``acc`` (the share of targets right: labels, or pixels of masks) and what the
-    task's ``metrics`` compute (mIoU, Dice ...), with nothing but a batch's outputs in memory."""
-    loss_sum, right, n, seen = 0.0, 0, 0, 0
+    their images), ``acc`` (the share of targets right: labels, or pixels of masks; ``right``, the
+    task's count of [right, counted], for other targets) and what the task's ``metrics`` compute
+    (mIoU, Dice, mAP ...), with nothing but a batch's outputs in memory."""
+    loss_sum, hits, n, seen = 0.0, 0, 0, 0
     for i in range(0, x_uint8.shape[0], batch):
         out = logits(model, x_uint8[i:i + batch], mean, std, **input_args)
         yb = y[i:i + batch].to(out.device)
         loss_sum += float(loss_fn(out, yb)) * yb.shape[0]
-        right, n, seen = right + int((out.argmax(1) == yb).sum()), n + yb.numel(), seen + yb.shape[0]
+        r, c = right(out, yb).tolist() if right is not None else (int((out.argmax(1) == yb).sum()), yb.numel())
+        hits, n, seen = hits + r, n + c, seen + yb.shape[0]
         metrics.update(out, yb)
-    return {"loss": loss_sum / max(seen, 1), "acc": right / max(n, 1), **metrics.compute()}
+    return {"loss": loss_sum / max(seen, 1), "acc": hits / max(n, 1), "images": seen, "counted": n,
+            **metrics.compute()}
 
 
 def loss_and_accuracy(out: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:

@@ -85,9 +85,9 @@ def test_segment_run_from_the_cli_learns_stops_and_resumes(tmp_path, monkeypatch
 
 def test_a_task_is_validated_and_segment_refuses_image_only_augmentation():
     try:
-        RunConfig(task="detect").validate()
+        RunConfig(task="track").validate()
     except TrainingError as e:
-        assert "classify, segment" in str(e)
+        assert "classify, segment, detect" in str(e)
     else:
         raise AssertionError("an unknown task passed")
     cfg = RunConfig(task="segment", model={"unet": {}})
