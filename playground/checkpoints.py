@@ -50,6 +50,7 @@ class Checkpoint:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     run: dict[str, Any] = field(default_factory=dict)
+    task: str = "classify"        # playground.tasks.TASKS: what the network's outputs mean
 
     @property
     def name(self) -> str:
@@ -176,13 +177,47 @@ def _check_network(spec: dict[str, Any], shape: tuple[int, ...], classes: int, w
         raise CheckpointError(f"The checkpoint's weights do not fit its network: {why}.")
 
 
+def _task_of(obj: dict[str, Any]) -> str:
+    """The task a checkpoint's run trained (its ``run.task``; none recorded: classify)."""
+    run = obj.get("run") if isinstance(obj.get("run"), dict) else {}
+    return str(run.get("task") or "classify")
+
+
+def _load_task_network(obj: dict[str, Any], task: str) -> Checkpoint:
+    """A checkpoint of another task than classify (a segmenting U-Net ...): rebuilt by that
+    task's own ``build_network`` from the spec it wrote (:mod:`playground.tasks`), its weights
+    loaded; CheckpointError in words for an unknown task or weights that do not fit."""
+    from .data import DataError
+    from .tasks import TASKS
+
+    spec, names = dict(obj["spec"]), obj.get("class_names") or []
+    if task not in TASKS:
+        raise CheckpointError(f"The checkpoint is of a task this version does not know ({task[:40]!r}); "
+                              f"it knows {', '.join(TASKS)}.")
+    if not isinstance(names, list) or len(names) < 2 or not all(isinstance(c, (str, int)) for c in names):
+        raise CheckpointError("The checkpoint's class names must be a list of at least two names.")
+    try:
+        shape = tuple(int(v) for v in (obj.get("input_shape") or spec.get("input_shape")))
+        model, _, shape = TASKS[task].build_network(spec, shape, len(names))
+        model.load_state_dict(obj["state_dict"])
+    except (DataError, TypeError, ValueError, KeyError, RuntimeError) as e:
+        raise CheckpointError(f"The checkpoint's {task} network cannot be rebuilt from it: {e}") from e
+    model.eval()
+    return Checkpoint(model=model, spec=obj["spec"], class_names=[str(c) for c in names],
+                      input_shape=shape, mean=_normalisation(obj, "mean", shape[0], 0.0),  # type: ignore[arg-type]
+                      std=_normalisation(obj, "std", shape[0], 1.0), run=dict(obj["run"]), task=task)
+
+
 def load_checkpoint(source: str | os.PathLike | bytes | BinaryIO, *,
-                    map_location: str | torch.device = "cpu", allow_code: bool = False) -> Checkpoint:
+                    map_location: str | torch.device = "cpu", allow_code: bool = False,
+                    any_task: bool = False) -> Checkpoint:
     """Load and rebuild a checkpoint; raises :class:`CheckpointError` for anything unusable
     (not a checkpoint, a pickle that wants to run code, a spec over the budgets of
     :func:`playground.networks.validate` (checked before anything is built), normalisation
     that divides by zero, an input the first layer cannot take, no classifier head, weights
-    that do not fit the spec, a pasted network's source without ``allow_code``)."""
+    that do not fit the spec, a pasted network's source without ``allow_code``). ``any_task``:
+    a network of another task (segment, detect) is rebuilt by its task; otherwise refused, so a
+    page that classifies never gets a U-Net."""
     obj = _read(source, map_location)
     if not isinstance(obj, dict):
         raise CheckpointError("This file holds a bare object, not a CNN Playground checkpoint.")
@@ -193,6 +228,11 @@ def load_checkpoint(source: str | os.PathLike | bytes | BinaryIO, *,
             "or with playground.checkpoints.save_checkpoint.")
     if not isinstance(obj["spec"], dict):
         raise CheckpointError("The checkpoint's network spec is not a network description.")
+    if _task_of(obj) != "classify":
+        if not any_task:
+            raise CheckpointError(f"This checkpoint is a {_task_of(obj)[:40]} network, not a classifier: "
+                                  "use it with `python -m playground predict RUN IMAGE`.")
+        return _load_task_network(obj, _task_of(obj))
     spec = dict(obj["spec"])
     is_code = code.is_code_spec(spec)
     if is_code and not allow_code:

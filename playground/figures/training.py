@@ -140,16 +140,19 @@ def live_lr(steps: list[dict]) -> go.Figure:
 def compare_runs(series: list[dict[str, Any]], metric: str = "val_acc") -> go.Figure:
     """Overlay runs: ``series`` = [{"name", "epochs"}]; ``metric`` a key of the epoch records."""
     label = {"val_acc": "validation accuracy", "val_loss": "validation loss",
-             "train_loss": "training loss", "train_acc": "training accuracy"}.get(metric, metric)
+             "train_loss": "training loss", "train_acc": "training accuracy",
+             "val_miou": "validation mIoU", "val_dice": "validation Dice"}.get(metric, metric)
     fig = go.Figure()
     for i, s in enumerate(series):
         eps = s["epochs"]
-        fig.add_trace(go.Scatter(x=[e["epoch"] for e in eps], y=[e[metric] for e in eps],
+        fig.add_trace(go.Scatter(x=[e["epoch"] for e in eps], y=[e.get(metric) for e in eps],
                                  mode="lines+markers", name=s["name"],
                                  line=dict(color=PALETTE[i % len(PALETTE)], width=3), marker=dict(size=8)))
     fig.update_xaxes(title_text="epoch")
     if "acc" in metric:
         fig.update_yaxes(title_text=label, tickformat=".0%", range=[0, 1.02])
+    elif metric in ("val_miou", "val_dice"):    # a segment run's scores (a classify run has none)
+        fig.update_yaxes(title_text=label, range=[0, 1.02])
     else:
         fig.update_yaxes(title_text=label, rangemode="tozero")
     fig.update_xaxes(rangemode="tozero")

@@ -34,6 +34,7 @@ Progress = Callable[[str, float], None] | None
 # colours (a mask saved as a picture, 0 and 255, is refused with this number in the reason).
 MAX_CLASSES = 64
 IMAGES, MASKS, CLASSES_FILE = "images", "masks", "classes.txt"
+SHOWN = 5       # skipped files named, with why, in the dataset's note (the CLI prints it)
 
 
 @dataclass
@@ -217,6 +218,7 @@ def load_masks(cfg: dict[str, Any], progress: Progress = None) -> Dataset:
     order = torch.randperm(len(d.x), generator=g)
     n_val = min(len(d.x) - 1, max(1, round(len(d.x) * float(cfg["val_fraction"]))))
     ti, vi = order[n_val:], order[:n_val]
-    notes = [f"{len(d.skipped):,} files skipped (see the inspection for why)."] if d.skipped else []
+    notes = [f"{len(d.skipped):,} files skipped: " + "; ".join(f"{path}: {why}" for path, why in d.skipped[:SHOWN])
+             + (f"; and {len(d.skipped) - SHOWN:,} more" if len(d.skipped) > SHOWN else "") + "."] if d.skipped else []
     return Dataset(d.label, d.classes, d.x[ti], d.y[ti], d.x[vi], d.y[vi],
                    source=f"{len(d.x):,} images and masks from {d.label}", notes=notes)

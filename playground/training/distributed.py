@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import TrainingError
-from .evaluate import logits, loss_and_accuracy
+from .evaluate import logits, loss_and_accuracy, scores
 
 # Under torchrun the ranks agree on a stop (any rank's Ctrl-C / SIGTERM / the app's Stop) every
 # this many steps: one tiny all_reduce, so a host sync on CUDA, each STOP_EVERY steps, not each.
@@ -132,6 +132,25 @@ class Group:
         self.sum(sums)
         loss, correct, n = sums.tolist()
         return loss / max(n, 1), correct / max(n, 1)
+
+    def scores(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, mean, std, loss_fn, metrics,
+               **kw: Any) -> dict[str, Any]:
+        """Any task's validation (:func:`.evaluate.scores`) over the whole of ``x``, ``y``: under
+        torchrun each rank its slice with rank 0's BatchNorm statistics; the task's torchmetrics
+        sum their states over the process group themselves in ``compute()``, the loss and the
+        targets right are summed here: the same figures as one process evaluating rank 0's model."""
+        if self.world == 1:
+            return scores(model, x, y, mean, std, loss_fn, metrics, **kw)
+        for b in model.buffers():
+            dist.broadcast(b, src=0)
+        part = torch.tensor_split(torch.arange(x.shape[0], device=x.device), self.world)[self.rank]
+        s = scores(model, x[part], y[part], mean, std, loss_fn, metrics, **kw)
+        sums = torch.tensor([s["loss"] * s["images"], s["acc"] * s["counted"], s["images"], s["counted"]],
+                            dtype=torch.float64, device=next(model.parameters()).device)
+        self.sum(sums)
+        loss, right, images, counted = sums.tolist()
+        return {**s, "loss": loss / max(images, 1), "acc": right / max(counted, 1), "images": int(images),
+                "counted": int(counted)}
 
     def share(self, obj: Any) -> Any:
         """Rank 0's ``obj`` on every rank (the run id; a refusal's message)."""

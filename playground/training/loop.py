@@ -22,10 +22,10 @@ from .. import checkpoints, networks
 from ..data import DataError, Dataset, to_model_input
 from ..runs import store
 from ..tasks import Task, task as task_of
-from . import distributed
+from . import distributed, views
 from .config import RunConfig, TrainingError
 from .device import gpus_of, pick_device
-from .evaluate import confusion_report, logits, loss_and_accuracy, scores
+from .evaluate import confusion_report, logits, loss_and_accuracy
 from .metrics import StepRecords, blew_up_message
 from .model import ModelBundle, build_model, param_counts
 from .optim import make_optimizer, make_scheduler
@@ -187,6 +187,8 @@ class _Loop:
             self.best_acc, self.elapsed_before = float(state["best_acc"]), float(state.get("elapsed", 0.0))
             self.start_step = self.step
             kept = store.truncate_metrics(run.dir, self.step, self.epoch) if run.writes else ([], [], [])
+            if run.writes:
+                views.truncate(run.dir, self.epoch)
             with run.lock:
                 run.steps, run.epochs, run.events = kept
         self.log = store.MetricsLog(run.dir) if run.writes else distributed.NullLog()
@@ -233,13 +235,13 @@ class _Loop:
                 self.run.info.update(trainable=total, frozen=0)
 
     def train_epoch(self, on_progress) -> tuple[float, torch.Tensor, torch.Tensor, int] | None:
-        """One epoch of steps; (seconds, loss sum, targets right (labels or pixels), images
-        seen), None when stopped."""
+        """One epoch of steps; (seconds, loss sum, [targets right, targets counted] (labels,
+        pixels or cells: the task's ``right``), images seen), None when stopped."""
         model, ds, bs = self.bundle.model, self.ds, self.batch_size
         networks.zoo.train_mode(model)   # train(), but a frozen backbone's BatchNorms stay frozen
         perm = self.group.shard(torch.randperm(ds.train_x.shape[0], generator=self.gen_cpu)).to(self.device)
         loss_sum = torch.zeros((), device=self.device)
-        correct = torch.zeros((), device=self.device, dtype=torch.int64)
+        correct = torch.zeros(2, device=self.device, dtype=torch.int64)
         seen, t0 = 0, time.time()
         for i in range(self.steps_per_epoch):
             if self.group.stopping(self.run.stop_event.is_set(), i, self.device):
@@ -250,7 +252,7 @@ class _Loop:
             out, loss = self.train_step(ds.train_x[idx], yb, i)
             seen += yb.shape[0]
             loss_sum += loss.detach() * yb.shape[0]
-            correct += (out.detach().argmax(1) == yb).sum()
+            correct += self.task.right(out.detach(), yb)
             if on_progress:
                 on_progress(self.run)
         self.write_lines(self.records.drain())   # every step's line before the epoch's
@@ -337,9 +339,8 @@ class _Loop:
         self.group.sum(loss_sum, correct)   # the epoch's training figures over every rank
         seen *= self.group.world
         self.epoch += 1
-        per = self.ds.train_y[0].numel()    # targets per image: 1 label, or H x W pixels
         rec = {"type": "epoch", "epoch": self.epoch, "step": self.step,
-               "train_loss": float(loss_sum) / max(seen, 1), "train_acc": float(correct) / max(seen * per, 1),
+               "train_loss": float(loss_sum) / max(seen, 1), "train_acc": float(correct[0]) / max(float(correct[1]), 1),
                **val, "lr": self.opt.param_groups[0]["lr"],
                "images_per_second": seen / max(seconds, 1e-6),
                "elapsed": self.elapsed_before + time.time() - self.t0, "time": time.time()}
@@ -351,6 +352,7 @@ class _Loop:
         with run.lock:
             run.epochs.append(rec)
         self.save_checkpoint("last", rec)
+        self.write_view()
         best = val[f"val_{self.task.metric_names[0]}"]
         if best > self.best_acc:
             self.save_checkpoint("best", rec)
@@ -364,9 +366,17 @@ class _Loop:
         if self.task.per_image:   # (loss, accuracy) over torchrun's shards
             loss, acc = self.group.evaluate(b.model, ds.val_x, ds.val_y, b.mean, b.std, **self.input_args())
             return {"val_loss": loss, "val_acc": acc}
-        s = scores(b.model, ds.val_x, ds.val_y, b.mean, b.std, self.criterion,
-                   self.task.metrics(ds.num_classes, self.device), **self.input_args())
-        return {"val_loss": s["loss"], "val_acc": s["acc"], **{f"val_{k}": s[k] for k in self.task.metric_names}}
+        s = self.group.scores(b.model, ds.val_x, ds.val_y, b.mean, b.std, self.criterion,   # over the ranks
+                              self.task.metrics(ds.num_classes, self.device), right=self.task.right, **self.input_args())
+        return {"val_loss": s["loss"], "val_acc": s["acc"], **{f"val_{k}": s[k] for k in self.task.metric_names},
+                **({"val_iou_per_class": s["iou_per_class"]} if "iou_per_class" in s else {})}
+
+    def write_view(self) -> None:
+        """The task's picture of this epoch on the fixed validation strip (rank 0): views.py."""
+        if self.run.writes and self.task.epoch_view is not None:
+            b = self.bundle
+            views.write_epoch(self.run.dir, self.epoch, self.task, b.model, self.ds.val_x, self.ds.val_y,
+                              b.mean, b.std, **self.input_args())
 
     def save_checkpoint(self, which: str, rec: dict) -> None:
         run, b = self.run, self.bundle

@@ -1,0 +1,97 @@
+"""The new-run form's columns for a segment run: the data (the shapes with their exact masks, or
+the learner's zip of ``images/`` and ``masks/``, inspected as masks), the U-Net's knobs (width,
+depth, skips, its parameter count) and the loss (``TASKS["segment"].losses``). Segment runs take
+no augmentation (a flipped image beside an unflipped mask would teach wrong pixels)."""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from playground import data
+from playground.networks.unet import DEFAULTS as UNET, DEPTH_RANGE, WIDTH_RANGE, unet_size
+from playground.runs import uploads
+from playground.tasks import TASKS
+from playground.tasks.masks import read_masks
+from ui.common import fmt_int, plain, show_error
+
+SOURCES = {"shapes": "Shapes (generated, exact masks)", "zip": "Your zip of images/ and masks/"}
+N_TRAIN = [500, 1000, 2000, 3000, 4000, 8000]
+TASK = TASKS["segment"]
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def parameters(channels: int, classes: int, width: int, depth: int, skips: bool) -> int:
+    return unet_size(channels, classes, width=width, depth=depth, skips=skips)
+
+
+@st.cache_data(show_spinner="Reading your images and masks ...", max_entries=4)
+def inspect_zip(digest: str, _raw: bytes) -> dict:
+    """What :func:`read_masks` understood of the zip (cached by its content hash): classes,
+    kept pairs, size, skipped (path, reason); {"error": words} when nothing can be used."""
+    try:
+        d = read_masks(_raw)
+    except data.DataError as e:
+        return {"error": str(e)}
+    return {"classes": d.classes, "n": len(d.names), "shape": tuple(d.x.shape[1:]), "skipped": d.skipped,
+            "pixels": d.pixels(), "label": d.label}
+
+
+def _zip_data() -> tuple[dict, tuple[int, int, int], int, int, str] | None:
+    up = st.file_uploader("Zip of images/ and masks/", type=["zip"], key="train_zip",
+                          help="images/cat1.jpg beside masks/cat1.png (PNG, the same name; each "
+                               "pixel's value is its class, 0 the background); an optional "
+                               "classes.txt names the classes, background first.")
+    if up is None:
+        st.info("Upload a zip with images/ and masks/ (PNG masks, pixel value = class).")
+        return None
+    digest = uploads.digest(up.getvalue())
+    got = inspect_zip(digest, up.getvalue())
+    if "error" in got:
+        show_error(f"This zip cannot be used for segmentation: {got['error']}")
+        return None
+    c, h, w = got["shape"]
+    st.caption(f"{fmt_int(got['n'])} image and mask pairs, {w} x {h} px, {len(got['classes'])} classes: "
+               f"{plain(', '.join(got['classes']))}.")
+    if got["skipped"]:
+        with st.expander(f"Skipped: {fmt_int(len(got['skipped']))} files"):
+            st.dataframe(pd.DataFrame(got["skipped"], columns=["file", "why it was skipped"]),
+                         hide_index=True, width="stretch")
+    n_train = round(got["n"] * (1 - data.OWN_DATA["val_fraction"]))
+    cfg = {"name": "zip", "path": str(uploads.path_for(digest))}
+    return cfg, (c, h, w), len(got["classes"]), n_train, got["label"]
+
+
+def data_column() -> tuple[dict, tuple[int, int, int], int, int, str] | None:
+    """(data config, input shape, classes with background, training images, own data's name)."""
+    st.subheader("Data")
+    src = st.radio("Images and masks", list(SOURCES), format_func=SOURCES.get, key="train_seg_data")
+    if src == "zip":
+        return _zip_data()
+    entry = data.DATASETS["shapes"]
+    n = st.select_slider("Training images", N_TRAIN, value=3000, key="train_seg_n", format_func=fmt_int)
+    cfg = {**data.data_config("shapes"), "n_train": n, "n_val": data.shapes_val_count(n)}
+    classes = entry.num_classes + 1
+    st.caption(f"{fmt_int(n)} training + {fmt_int(cfg['n_val'])} validation images, "
+               f"{cfg['size']} x {cfg['size']}, {classes} classes (background + {entry.num_classes} shapes), "
+               "each pixel's class exact.")
+    return cfg, entry.input_shape, classes, n, ""
+
+
+def model_column(shape: tuple[int, int, int], classes: int) -> tuple[dict, str]:
+    """({"unet": knobs}, the loss's name) with the network's parameter count."""
+    st.subheader("Model")
+    width = st.slider("U-Net width (channels of the first level)", *WIDTH_RANGE, UNET["width"], 4,
+                      key="train_seg_width")
+    depth = st.slider("Depth (times the image is halved)", *DEPTH_RANGE, UNET["depth"], key="train_seg_depth")
+    skips = st.toggle("Skip connections", value=UNET["skips"], key="train_seg_skips",
+                      help="Off: the decoder rebuilds the mask from the coarse bottleneck alone; "
+                           "watch the edges blur.")
+    st.metric("Parameters", fmt_int(parameters(shape[0], classes, width, depth, skips)))
+    losses = list(TASK.losses)
+    loss = st.selectbox("Loss", losses, index=losses.index(TASK.default_loss), key="train_seg_loss",
+                        format_func=lambda k: TASK.losses[k][0],
+                        help="Cross-entropy: per pixel. Dice: the overlap of each class, blind to how "
+                             "rare it is. Both: per-pixel gradients early, overlap at the end.")
+    st.caption("No augmentation for segment runs: a flipped image beside its unflipped mask would "
+               "teach wrong pixels.")
+    return {"unet": {"width": int(width), "depth": int(depth), "skips": bool(skips)}}, loss
