@@ -15,13 +15,13 @@ from ui.common import fmt_int, page_intro, plain, show_error
 from playground.runs import owners
 from ui.data_inspection import release_closed_uploads, upload_for
 from ui.owner import browser_owner, server_mode
-from ui import watch
+from ui import task_views, watch
 from ui.run_form import run_form
-from ui import links, plot, train_links
+from ui import links, plot, race_panel, train_links
 
 page_intro("train")
 
-VIEWS = ["New run", "Watch", "Compare"]
+VIEWS = ["New run", "Watch", "Compare", "Race"]
 
 
 @st.cache_resource
@@ -73,7 +73,8 @@ def new_run_view() -> None:
     cfg, problem, data_label = got
     c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
     m = cfg.model
-    default_name = f"{m.get('preset') or m.get('torchvision') or 'your network'}, {cfg.optimizer} lr {cfg.lr:g}"
+    net = m.get('preset') or m.get('torchvision') or ("U-Net" if "unet" in m else "your network")
+    default_name = f"{net}, {cfg.optimizer} lr {cfg.lr:g}"
     if data_label:   # the learner's own zip or folder, by its own name
         default_name = f"{data_label}: {default_name}"
     cfg.name = c1.text_input("Run name", value="", placeholder=default_name, key="train_name") or \
@@ -204,6 +205,7 @@ def slow_panel(run_id: str) -> None:
     else:
         left.info("Validation loss and accuracy appear after the first epoch.")
     right.plotly_chart(plot.lean(figs.live_lr(view["steps"])), key="train_lr_chart", width="stretch")
+    task_views.task_panel(runs.runs_dir() / run_id, view)     # a segment run: the mask strip
 
 
 def after_run(info: runs.RunInfo) -> None:
@@ -321,19 +323,23 @@ def compare_view() -> None:
     by_id = {r.id: r for r in done}
     chosen = st.multiselect("Runs to compare", list(by_id), default=list(by_id)[:3], key="train_compare",
                             format_func=lambda i: by_id[i].label)
-    metric = st.segmented_control("Curve", ["val_acc", "val_loss", "train_loss", "train_acc"],
+    segment = any(by_id[r].config.get("task") == "segment" for r in chosen)
+    metric = st.segmented_control("Curve", [*(["val_miou", "val_dice"] if segment else []), "val_acc", "val_loss",
+                                            "train_loss", "train_acc"],
                                   default="val_acc", key="train_compare_metric",
                                   format_func=lambda m: m.replace("val_", "validation ").replace(
-                                      "train_", "training ").replace("acc", "accuracy"))
+                                      "train_", "training ").replace("acc", "accuracy").replace("miou", "mIoU"))
     if not chosen:
         return
-    series = []
+    series, miou = [], {}
     for rid in chosen:
         _, epochs, _ = runs.read_metrics(by_id[rid].dir)
         series.append({"name": html.escape(by_id[rid].name, quote=False), "epochs": epochs})
+        miou[rid] = epochs[-1].get("val_miou") if epochs else None
     st.plotly_chart(figs.compare_runs(series, metric or "val_acc"), key="train_compare_chart", width="stretch")
     rows = {by_id[r].name: {**_flat(by_id[r].config),
                             "result: val accuracy": by_id[r].summary.get("val_acc"),
+                            **({"result: val mIoU": miou[r]} if segment else {}),
                             "result: epochs done": by_id[r].summary.get("epochs")} for r in chosen}
     df = pd.DataFrame(rows).astype(str)
     differs = df.nunique(axis=1) > 1
@@ -353,6 +359,8 @@ if view == "Watch":
     watch_view()
 elif view == "Compare":
     compare_view()
+elif view == "Race":
+    race_panel.race_view()
 else:
     new_run_view()
 

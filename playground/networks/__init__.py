@@ -22,7 +22,7 @@ Rooms: ``schema`` (layer types), ``build`` (spec -> module), ``edit`` (change a 
 path), ``presets`` (the course's networks), ``zoo`` (torchvision), ``io`` (JSON and checking
 untrusted specs).
 """
-from . import zoo
+from . import vit, zoo
 from .build import DEFAULT_INPUT, SpecNet, adapt, build, num_classes, output_shape, probe
 from .edit import (get_layer, insert_layer, layer_list, layer_names, move_layer, new_layer,
                    remove_layer, set_field, walk)
@@ -42,5 +42,5 @@ __all__ = [
     "get_layer", "head_path", "insert_layer", "is_block", "layer_list", "layer_names",
     "layer_type", "move_layer", "new_layer", "num_classes", "output_shape", "parse_spec", "preset",
     "probe", "remove_layer", "replace_head", "set_field", "to_json", "torchvision_weights", "validate", "walk",
-    "zoo",
+    "vit", "zoo",
 ]

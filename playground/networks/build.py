@@ -12,7 +12,7 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from . import zoo
+from . import vit, zoo
 from .edit import walk
 from .schema import LAYER_TYPES, LayerSpec, NeedsInput, Shape, Spec, SpecError, is_block, module_name
 
@@ -96,6 +96,8 @@ def build(spec: Spec | list[LayerSpec]) -> nn.Module:
     """Build the ``nn.Module`` a spec describes (layer spec or torchvision spec)."""
     if isinstance(spec, list):
         spec = {"name": "network", "input_shape": list(DEFAULT_INPUT), "layers": spec}
+    if "vit" in spec:       # a tiny ViT (torchvision's VisionTransformer, every knob in the spec)
+        return vit.build_vit(spec)
     if "torchvision" in spec:
         return zoo.build_torchvision(spec["torchvision"], weights=spec.get("weights"),
                                      num_classes=spec.get("num_classes"),
@@ -137,6 +139,8 @@ def adapt(spec: Spec, input_shape: tuple[int, int, int] | list[int], classes: in
     ``features``) are cleared so they are inferred for the new input; the structure is kept."""
     new = copy.deepcopy(spec)
     new["input_shape"] = [int(x) for x in input_shape]
+    if "vit" in new:
+        return vit.adapt_vit(new, input_shape, classes)
     if "torchvision" in new:
         new["num_classes"] = int(classes)
         return new

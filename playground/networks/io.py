@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from . import zoo
+from . import vit, zoo
 from .build import DEFAULT_INPUT, SpecNet, build
 from .schema import LAYER_TYPES, Field, LayerType, Spec, SpecError, is_block
 
@@ -174,6 +174,9 @@ def parse_spec(spec: Any) -> Spec:
         raise SpecError(f"\"name\" must be text of at most {MAX_NAME_CHARS} characters.")
     spec = copy.deepcopy(spec)
     _check_input_shape(spec)
+    if "vit" in spec:            # a tiny ViT: its knobs, classes and input checked
+        vit.check_spec(spec)
+        return spec
     if "torchvision" in spec:
         _check_torchvision(spec)
         return spec
@@ -234,7 +237,7 @@ def check_budget(spec: Spec) -> None:
             params, act, _ = cost(part)
             break
         except SpecError as e:
-            if "torchvision" in part or not e.path:
+            if "torchvision" in part or "vit" in part or not e.path:
                 return                      # failed before building any layer
             part = {**part, "layers": _built_part(part["layers"], e.path)}
     else:

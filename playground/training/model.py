@@ -44,6 +44,8 @@ def build_network(m: dict[str, Any], input_shape: tuple[int, int, int], num_clas
         return model, spec, (3, size, size)
     if m.get("code"):
         return code.build_for_data(m, input_shape, num_classes)   # pasted PyTorch source
+    if "vit" in m:                                                # the tiny ViT and its knobs
+        return networks.vit.build_for_data(m["vit"], input_shape, num_classes)
     if m.get("spec"):
         base = m["spec"]
     elif m.get("preset"):

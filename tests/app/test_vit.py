@@ -102,3 +102,30 @@ def test_look_inside_on_a_cnn_attention_tab_and_maps_scored_on_the_shape():
     at.run()
     assert_ok(at)
     assert "% of it on the shape (the shape covers" in texts(at)
+
+
+def test_training_page_race_view_renders_starts_and_shows_rows(tmp_path, monkeypatch):
+    """The Race view: knobs, Start, rows and the plot arriving from the library's thread."""
+    import time
+
+    monkeypatch.setenv("PLAYGROUND_RUNS_DIR", str(tmp_path))
+    at = page("train")
+    at.session_state["train_view"] = "Race"
+    at.run()
+    assert_ok(at)
+    assert "Do transformers need more data?" in texts(at)
+    by_key(at.select_slider, "race_budget").set_value(2)
+    by_key(at.multiselect, "race_sizes").set_value([10])
+    at.run()
+    by_key(at.button, "race_start").click().run()
+    assert_ok(at)
+    deadline = time.time() + 120
+    while time.time() < deadline and "Finished." not in texts(at):
+        time.sleep(1)
+        at.run()
+        assert_ok(at)
+    assert "Finished." in texts(at)
+    table = at.dataframe[0].value
+    assert list(table["model"]) == ["Tiny CNN", "Tiny ViT"] and set(table["images per class"]) == {"10"}
+    chart = [c for c in at.get("plotly_chart") if "race_chart" in str(c.proto.id)]
+    assert chart, "the race's plot is on the page"

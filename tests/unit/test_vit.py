@@ -251,3 +251,108 @@ def test_every_method_scores_above_chance_on_the_shipped_model():
         shares = [explain.mask_share(explain.attribute(name, model, x[i:i + 1], int(data.labels[i])),
                                      data.masks[i]).inside for i in range(len(x))]
         assert sum(shares) / len(x) > 1.3 * chance, (name, shares, chance)
+
+
+# ------------------------------------------------------------------------------------------
+# the tiny ViT a run trains (playground/networks/vit.py)
+# ------------------------------------------------------------------------------------------
+SMALL = {"patch_size": 8, "depth": 2, "heads": 2, "hidden_dim": 32, "mlp_dim": 64}   # fast tests
+
+
+def test_tiny_vit_defaults_build_torchvisions_class_at_the_shapes_size():
+    from playground.networks import vit
+    from playground.training.model import build_network, model_size
+
+    model, spec, shape = build_network({"vit": {}}, (3, 32, 32), 8)
+    assert isinstance(model, VisionTransformer) and shape == (3, 32, 32)
+    assert spec["vit"] == vit.VIT_DEFAULTS and spec["num_classes"] == 8     # every knob recorded
+    assert 100_000 <= sum(p.numel() for p in model.parameters()) <= 300_000
+    f = vit_facts(model)
+    assert (f.patch, f.grid(), f.tokens(), f.layers, f.heads) == (4, 8, 65, 4, 4)
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 8)
+    grey = model_size({"vit": {**SMALL, "patch_size": 7}}, (1, 28, 28), 10)          # MNIST-like: own patch embedding
+    assert grey.problem == "" and grey.total > 0
+
+
+@pytest.mark.parametrize("knobs,shape,words", [
+    ({"patch_size": 5}, (3, 32, 32), "does not cut into whole 5 px patches"),
+    ({"heads": 3}, (3, 32, 32), "does not split into 3 heads"),
+    ({"depht": 2}, (3, 32, 32), "no setting 'depht'"),
+    ({"depth": 0}, (3, 32, 32), "depth .* must be a whole number from 1"),
+    ({}, (3, 32, 48), "square images"),
+])
+def test_bad_vit_knobs_are_refused_in_words(knobs, shape, words):
+    from playground.training.model import build_network, model_size
+
+    with pytest.raises(Exception, match=words):
+        build_network({"vit": knobs}, shape, 8)
+    assert model_size({"vit": knobs}, shape, 8).problem     # the page's form says why
+
+
+def test_the_cli_builds_vit_tiny_with_its_knobs_and_refuses_bad_ones():
+    from playground import cli
+    from playground.cli_args import run_config
+
+    cfg = run_config(cli.parser().parse_args(["train", "--task", "classify", "--model", "vit-tiny", "--vit", "depth=2",
+                                              "--vit", "patch_size=8"]))
+    assert cfg.model == {"vit": {"patch_size": 8, "depth": 2, "heads": 4, "hidden_dim": 64, "mlp_dim": 128}}
+    assert cfg.label().startswith("vit-tiny")
+    with pytest.raises(SystemExit, match="must be a multiple of the number of heads"):
+        run_config(cli.parser().parse_args(["train", "--task", "classify", "--model", "vit-tiny", "--vit", "heads=5"]))
+    with pytest.raises(SystemExit, match="KEY=NUMBER"):
+        run_config(cli.parser().parse_args(["train", "--task", "classify", "--model", "vit-tiny", "--vit", "depth"]))
+
+
+def test_tiny_vit_trains_with_falling_loss_and_its_checkpoint_rebuilds_it(tmp_path):
+    from playground import checkpoints
+    from playground.data import load_data
+    from playground.training.model import build_network
+
+    ds = load_data({"name": "shapes", "n_train": 64, "n_val": 8, "texture": 0.0})
+    x, y = (ds.train_x.float() / 255 - 0.5) / 0.25, ds.train_y
+    torch.manual_seed(0)
+    model, spec, shape = build_network({"vit": SMALL}, ds.input_shape, ds.num_classes)
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(30):
+        loss = nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert sum(losses[-5:]) / 5 < 0.7 * sum(losses[:5]) / 5, losses
+    path = tmp_path / "vit.pt"
+    checkpoints.save_checkpoint(path, model, spec=spec, class_names=ds.class_names,
+                                input_shape=list(shape), mean=[0.5] * 3, std=[0.25] * 3)
+    ck = checkpoints.load_checkpoint(path)
+    assert isinstance(ck.model, VisionTransformer) and ck.spec["vit"]["patch_size"] == 8
+    with torch.no_grad():
+        assert torch.allclose(ck.model.eval()(x[:4]), model.eval()(x[:4]), atol=1e-6)
+
+
+def test_a_checkpoint_with_bad_vit_knobs_is_refused(tmp_path):
+    from playground import checkpoints
+    from playground.training.model import build_network
+
+    model, spec, _ = build_network({"vit": SMALL}, (3, 32, 32), 3)
+    path = tmp_path / "bad.pt"
+    checkpoints.save_checkpoint(path, model, spec={**spec, "vit": {**SMALL, "heads": 3}},
+                                class_names=["a", "b", "c"], input_shape=[3, 32, 32], mean=[0.5] * 3,
+                                std=[0.25] * 3)
+    with pytest.raises(checkpoints.CheckpointError, match="does not split into 3 heads"):
+        checkpoints.load_checkpoint(path)
+
+
+def test_rollout_and_heads_on_vit_tiny_at_32_px_patch_4():
+    from playground.training.model import build_network
+
+    torch.manual_seed(0)
+    model, _, _ = build_network({"vit": {}}, (3, 32, 32), 8)
+    x = torch.randn(1, 3, 32, 32)
+    weights = explain.attention_weights(model, x)
+    assert len(weights) == 4 and weights[0].shape == (4, 65, 65)
+    roll = explain.rollout_matrix(weights)
+    assert torch.allclose(roll.sum(-1), torch.ones(65), atol=1e-5)
+    heat, heads = explain.attention_maps(model, x)
+    assert heat.shape == (32, 32) and heads.shape == (4, 32, 32)
+    assert explain.vit_grad_cam(model, x).shape == (32, 32)
