@@ -38,6 +38,7 @@ IMPORTS_BY_PAGE = {
     "train": ("playground.training", "playground.runs", "playground.figures.training"),
     "inside": ("playground.images", "playground.data", "playground.models", "playground.explain",
                     "playground.figures.explain"),
+    "click": ("playground.click",),
 }
 
 Step = tuple[str, Callable[[], object]]
@@ -85,9 +86,19 @@ def _attribution() -> None:
     explain.attribute("Grad-CAM", model, x, 0, None)
 
 
+def _click() -> None:
+    """Click to segment's shipped model loaded (its page cache) and its first forward: 0.3-1.5 s
+    on a fresh server, paid here and not by the first click."""
+    from playground import click
+
+    img, _ = click.scene(0)
+    click.segment_at(img, img.shape[1] // 2, img.shape[0] // 2)
+
+
 FIRST_USE = {"conv_arithmetic": ("flop counter and meta kernels", _flop_counter),
              "network": ("meta-device trace", _meta_trace),
-             "inside": ("captum and autograd", _attribution)}
+             "inside": ("captum and autograd", _attribution),
+             "click": ("the click model's first forward", _click)}
 
 
 def steps_for(page: str) -> list[Step]:
