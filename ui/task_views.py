@@ -12,7 +12,7 @@ import streamlit as st
 
 from playground.figures import segment as seg_figs
 from playground.training import views
-from ui import plot
+from ui import detect_views, plot
 
 LATEST = "latest"
 SCALE = 3       # a 32 px strip image is drawn 96 px wide (nearest: the pixels stay visible)
@@ -64,7 +64,7 @@ def segment_panel(run_dir: Path, view: dict) -> None:
                "Pixels right flatters: a network that says 'background' everywhere gets most pixels right.")
 
 
-PANELS = {"segment": segment_panel}
+PANELS = {"segment": segment_panel, "detect": detect_views.detect_panel}
 
 
 def task_panel(run_dir: Path, view: dict) -> None:

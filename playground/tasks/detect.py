@@ -20,6 +20,7 @@ from torchvision.ops import batched_nms, box_convert, generalized_box_iou_loss
 
 from ..data import DataError, Dataset, data_config
 from ..networks.grid import DEFAULTS as GRID_DEFAULTS
+from ..networks.grid import BOX as BOX_VALUES
 from ..networks.grid import STRIDE, GridDetector, GridError, cell_boxes, cells_of
 
 Progress = Callable[[str, float], None] | None
@@ -265,6 +266,46 @@ def build_network(m: dict[str, Any], input_shape: tuple[int, int, int],
         raise DataError(str(e)) from e
     spec = {"grid": knobs, "cells": cells, "input_shape": [c, h, w], "num_classes": int(num_classes)}
     return model, spec, (c, h, w)
+
+
+def parameters(in_channels: int, num_classes: int, width: int = GRID_DEFAULTS["width"]) -> int:
+    """Parameters of the grid detector with these knobs (built on the meta device: no memory)."""
+    with torch.device("meta"):
+        model = GridDetector(int(in_channels), int(num_classes), width=int(width))
+    return sum(p.numel() for p in model.parameters())
+
+
+# --------------------------------------------------------------------------------------------
+# The Training page's view of an epoch: the strip's raw outputs, re-decoded on the page
+# --------------------------------------------------------------------------------------------
+def epoch_view(out: torch.Tensor) -> dict[str, Any]:
+    """The strip's raw grid outputs (K, S, S, 5 + classes) as float16: the page re-decodes them
+    at any score and IoU threshold without the network (6 x 8 x 8 x 13 values: ~10 kB)."""
+    return {"raw": out.detach().float().cpu().numpy().astype("float16")}
+
+
+def _plain(d: dict[str, torch.Tensor], class_names: list[str]) -> list[dict[str, Any]]:
+    return [{"box": [round(float(v), 2) for v in b], "score": round(float(s), 4), "label": int(lab),
+             "name": class_names[int(lab)] if int(lab) < len(class_names) else f"class {int(lab)}",
+             "cell": [int(c) for c in cell]}
+            for b, s, lab, cell in zip(d["boxes"], d["scores"], d["labels"], d["cells"])]
+
+
+def decode_view(raw: Any, score_threshold: float = SCORE_THRESHOLD, iou_threshold: float = NMS_IOU,
+                class_names: list[str] | None = None, image_size: int | None = None) -> dict[str, Any]:
+    """One image's raw outputs (S, S, 5 + classes) (numpy, e.g. an epoch view's) decoded for a
+    page, plain Python only: ``{"objectness": S x S list of sigmoid(objectness), "before": boxes
+    before NMS, "after": after NMS}``, each box ``{"box": [x1, y1, x2, y2] pixels, "score",
+    "label" (index), "name", "cell": [row, column]}``, best first."""
+    out = torch.as_tensor(raw).float()
+    if out.ndim != 3 or out.shape[-1] <= BOX_VALUES:
+        raise DataError(f"Expected one image's grid outputs (S, S, 5 + classes); got shape {tuple(out.shape)}.")
+    names = list(class_names or [])
+    found = candidates(out[None], score_threshold, image_size)
+    order = found[0]["scores"].argsort(descending=True)
+    before = {k: v[order] for k, v in found[0].items()}
+    return {"objectness": torch.sigmoid(out[..., 0]).tolist(), "before": _plain(before, names),
+            "after": _plain(nms(found, iou_threshold)[0], names)}
 
 
 def predict(out: torch.Tensor, class_names: list[str], score_threshold: float = SCORE_THRESHOLD,

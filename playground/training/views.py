@@ -3,8 +3,11 @@ epoch, so the Training page can show a mask sharpening (segment) or an objectnes
 (detect) while the run trains. This module owns the run folder's ``views/`` files::
 
     <id>/views/strip.npz        once per run: "images" uint8 (K, C, H, W), the first K
-                                validation images; "truth" their targets (masks as uint8)
+                                validation images; "truth" their targets (masks as uint8,
+                                boxes as float32 (K, objects, 5): class, x1, y1, x2, y2)
     <id>/views/epoch_0003.npz   after epoch 3: the arrays of the task's ``epoch_view`` hook
+                                (segment: "pred" uint8 (K, H, W); detect: "raw" float16
+                                (K, S, S, 5 + classes), the grid's outputs)
 
 The strip is the first ``STRIP`` validation images: the validation split is fixed for a run
 (same seed, same data), so a resumed run draws the same images. Each file is written to a
