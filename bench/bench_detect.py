@@ -14,6 +14,10 @@ the epoch line that reaches its target. Prints both times and the ratio (the iss
 (1,000 scenes, targets 0.40 / 0.45, the app 12 epochs) that finishes under contention.
 
     python bench/bench_detect.py [--quick] [--threads 2]
+
+Last full run (``--threads 1``, a 2-core box shared with other work, load average ~2): the plain
+loop reached mAP@0.5 0.80 at epoch 10 in 241 s; the defaults (8,000 scenes, 5 epochs, OneCycle to
+3e-3) 0.855 at epoch 5 in 161 s (0.839 at epoch 4): 0.67x, within the 0.8x target.
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The data-efficiency race's plot data: a tiny CNN (the baseline) and a tiny ViT, the same
 training time each, on a range of images per class of the shapes (playground.race).
 
-    python bench/bench_race.py [--budget 20] [--per-class 10,30,100,300,1000] [--quick]
+    python bench/bench_race.py [--budget 30] [--per-class 10,30,100,300,1000] [--quick]
 
 Prints one row per model and size as it finishes, then the plot's data as one JSON line (the
 budget included) and, per size, the ViT's accuracy as a ratio of the CNN's measured in the same

@@ -7,6 +7,7 @@ import streamlit as st
 
 from playground import race
 from playground.data import DataError
+from playground.networks.vit import VIT_DEFAULTS, VIT_LR
 from ui import plot
 from ui.common import fmt_int, show_error
 
@@ -61,10 +62,12 @@ def _results(r: race.Race, was_running: bool) -> None:
 
 def race_view() -> None:
     """Knobs, Start / Stop, and the rows as they arrive."""
-    st.markdown("**Do transformers need more data?** A tiny CNN (the default network) and a tiny "
-                "ViT (8 x 8 patches of 4 px, ~0.14 M parameters, like the CNN's 0.11 M) each train "
-                "for the same number of seconds on 10 to 1,000 shapes per class, and are scored on "
-                "the same 1,000 validation shapes.")
+    p = VIT_DEFAULTS["patch_size"]
+    st.markdown(f"**Do transformers need more data?** A tiny CNN (the default network, 0.11 M "
+                f"parameters) and a tiny ViT ({32 // p} x {32 // p} patches of {p} px, "
+                f"{VIT_DEFAULTS['depth']} blocks, 0.08 M parameters) each train for the same number "
+                "of seconds on 10 to 1,000 shapes per class, and are scored on the same 1,000 "
+                "validation shapes.")
     current: race.Race | None = st.session_state.get(KEY)
     running = current is not None and current.snapshot()["status"] == "running"
     c1, c2, c3 = st.columns([1, 2, 1])
@@ -85,8 +88,9 @@ def race_view() -> None:
         st.fragment(run_every=1.0 if running else None)(_results)(current, running)
     with st.expander("How the race is run"):
         st.markdown(
-            "Both networks train the way a run does (AdamW, the same learning rate, weight decay "
-            "and batches of 32), with a warm-up and a cosine decay stretched over the time budget, "
+            "Both networks train the way a run does (AdamW, weight decay and batches of 32), each "
+            f"at its own peak learning rate (the CNN 3e-3; the ViT {VIT_LR:g}: at 3e-3 it stays at "
+            "chance), with a warm-up and a cosine decay stretched over the time budget, "
             "so each gets a whole schedule whatever its speed; no augmentation. The smaller "
             "training sets are the first images of each class of the larger ones. The ViT has no "
             "built-in sense that neighbouring pixels belong together (a CNN's small kernels do): "

@@ -12,7 +12,7 @@ from playground import data, networks, summary, training
 from playground.figures import training as figs
 from playground.training.speed import COMPILE_HELP, COMPILE_MODES
 from playground.tasks import TASKS
-from ui import keys, segment_form, vit_form
+from ui import detect_form, keys, segment_form, vit_form
 from ui.common import code_allowed, fmt_int, plain, show_error
 from ui.data_inspection import OwnData, own_data_widgets, show_inspection
 
@@ -28,6 +28,10 @@ PROPOSED = "Proposed for your data"
 _OTHER_TASKS_DATA = {t.default_data for t in TASKS.values()} - {TASKS[training.RunConfig().task].default_data}
 PAGE_DATA = [k for k, e in data.DATASETS.items() if e.kind != "folder" and k not in _OTHER_TASKS_DATA]
 D = training.RunConfig()   # every widget starts from the library's defaults
+# The optimiser's and schedule's widgets that start again from a task's own numbers
+# (Task.run_defaults, through RunConfig.for_task) when that task is picked: key -> RunConfig field
+TASK_WIDGETS = {"train_opt": "optimizer", "train_lr": "lr", "train_wd": "weight_decay",
+                "train_bs": "batch_size", "train_epochs": "epochs", "train_sched": "schedule"}
 BACKBONE_SCALES = sorted({0.01, 0.03, 0.1, 0.3, 1.0, D.backbone_lr_scale})
 
 
@@ -168,60 +172,75 @@ def _model_label(m: dict, preset_names: dict) -> str:
     return str(m.get("torchvision") or (m.get("spec") or {}).get("name") or "a network")
 
 
+def task_defaults() -> training.RunConfig:
+    """``RunConfig.for_task`` of the task picked on the form (classify before any): where the
+    optimiser's and schedule's widgets start."""
+    return training.RunConfig.for_task(st.session_state.get("train_task") or D.task)
+
+
+def _task_picked() -> None:
+    """A task picked: its numbers in the widgets it has its own for (segment: epochs, lr)."""
+    d = task_defaults()
+    for key, name in TASK_WIDGETS.items():
+        st.session_state[key] = getattr(d, name)
+
+
 def optimizer_column() -> dict:
     st.subheader("Optimiser")
+    d = task_defaults()   # the picked task's starting numbers
     keys_ = list(training.OPTIMIZERS)
-    o = dict(optimizer=st.selectbox("Optimiser", keys_, index=keys_.index(D.optimizer), key="train_opt",
+    o = dict(optimizer=st.selectbox("Optimiser", keys_, index=keys_.index(d.optimizer), key="train_opt",
                                     format_func=lambda k: training.OPTIMIZERS[k].label),
-             lr=st.select_slider("Learning rate", LRS, value=D.lr, key="train_lr", format_func=lambda v: f"{v:g}"),
-             weight_decay=st.select_slider("Weight decay", WDS, value=D.weight_decay, key="train_wd",
+             lr=st.select_slider("Learning rate", LRS, value=d.lr, key="train_lr", format_func=lambda v: f"{v:g}"),
+             weight_decay=st.select_slider("Weight decay", WDS, value=d.weight_decay, key="train_wd",
                                            format_func=lambda v: f"{v:g}"),
-             batch_size=st.select_slider("Batch size", BATCHES, value=D.batch_size, key="train_bs"),
-             epochs=st.slider("Epochs", 1, 50, D.epochs, key="train_epochs"))
+             batch_size=st.select_slider("Batch size", BATCHES, value=d.batch_size, key="train_bs"),
+             epochs=st.slider("Epochs", 1, 50, d.epochs, key="train_epochs"))
     with st.expander("More"):
-        o.update(momentum=st.slider("Momentum (SGD)", 0.0, 0.99, D.momentum, 0.01, key="train_mom"),
-                 label_smoothing=st.slider("Label smoothing", 0.0, 0.3, D.label_smoothing, 0.05, key="train_ls"),
-                 grad_clip=st.number_input("Gradient clipping (max norm, 0 = off)", 0.0, 100.0, D.grad_clip,
+        o.update(momentum=st.slider("Momentum (SGD)", 0.0, 0.99, d.momentum, 0.01, key="train_mom"),
+                 label_smoothing=st.slider("Label smoothing", 0.0, 0.3, d.label_smoothing, 0.05, key="train_ls"),
+                 grad_clip=st.number_input("Gradient clipping (max norm, 0 = off)", 0.0, 100.0, d.grad_clip,
                                            0.5, key="train_clip"),
                  backbone_lr_scale=st.select_slider(
                      "Backbone learning rate after unfreezing (x the learning rate)", BACKBONE_SCALES,
-                     value=D.backbone_lr_scale, key="train_backbone_scale",
+                     value=d.backbone_lr_scale, key="train_backbone_scale",
                      help="Transfer learning: once a pretrained backbone is unfrozen it learns slower "
                           "than the new head, so its ImageNet features are adjusted, not overwritten."),
-                 seed=st.number_input("Seed", 0, 10_000, D.seed, key="train_seed"))
+                 seed=st.number_input("Seed", 0, 10_000, d.seed, key="train_seed"))
         devs = training.available_devices()
-        o["device"] = st.selectbox("Device", devs, index=devs.index(D.device), key="train_device",
+        o["device"] = st.selectbox("Device", devs, index=devs.index(d.device), key="train_device",
                                    help="auto: CUDA, then Apple MPS, else CPU. Mixed precision and "
                                         "channels-last are used on CUDA.")
         modes = list(COMPILE_MODES)
-        o["compile"] = st.selectbox("Compiled mode", modes, index=modes.index(D.compile), key="train_compile",
+        o["compile"] = st.selectbox("Compiled mode", modes, index=modes.index(d.compile), key="train_compile",
                                     format_func=COMPILE_MODES.get, help=COMPILE_HELP)
     return o
 
 
 def schedule_column() -> dict:
     st.subheader("Schedule")
+    d = task_defaults()   # the picked task's starting numbers
     keys_ = list(training.SCHEDULES)
-    sched = st.selectbox("Learning-rate schedule", keys_, index=keys_.index(D.schedule), key="train_sched",
+    sched = st.selectbox("Learning-rate schedule", keys_, index=keys_.index(d.schedule), key="train_sched",
                          format_func=lambda k: training.SCHEDULES[k].label)
-    s = dict(schedule=sched, step_size=D.step_size, gamma=D.gamma, patience=D.patience,
-             warmup_epochs=D.warmup_epochs)
+    s = dict(schedule=sched, step_size=d.step_size, gamma=d.gamma, patience=d.patience,
+             warmup_epochs=d.warmup_epochs)
     if sched == "step":
-        s["step_size"] = st.number_input("Drop every (epochs)", 1, 50, D.step_size, key="train_step_size")
-        s["gamma"] = st.slider("Multiply by", 0.05, 0.9, D.gamma, 0.05, key="train_gamma")
+        s["step_size"] = st.number_input("Drop every (epochs)", 1, 50, d.step_size, key="train_step_size")
+        s["gamma"] = st.slider("Multiply by", 0.05, 0.9, d.gamma, 0.05, key="train_gamma")
     elif sched == "plateau":
-        s["gamma"] = st.slider("Multiply by", 0.05, 0.9, D.gamma, 0.05, key="train_gamma_p")
-        s["patience"] = st.number_input("Patience (epochs)", 0, 10, D.patience, key="train_patience")
+        s["gamma"] = st.slider("Multiply by", 0.05, 0.9, d.gamma, 0.05, key="train_gamma_p")
+        s["patience"] = st.number_input("Patience (epochs)", 0, 10, d.patience, key="train_patience")
     elif sched == "warmup_cosine":
-        s["warmup_epochs"] = st.slider("Warm-up (epochs)", 0.0, 5.0, D.warmup_epochs, 0.5, key="train_warm")
+        s["warmup_epochs"] = st.slider("Warm-up (epochs)", 0.0, 5.0, d.warmup_epochs, 0.5, key="train_warm")
     return s
 
 
 def task_picker() -> str:
     """What the run learns: one of TASKS, with its one-line description."""
-    keys_ = [k for k in ("classify", "segment") if k in TASKS]   # the tasks this form can set up
+    keys_ = [k for k in ("classify", "segment", "detect") if k in TASKS]   # the tasks this form can set up
     key = st.radio("Task", keys_, key="train_task", horizontal=True, format_func=lambda k: TASKS[k].label,
-                   captions=[TASKS[k].description for k in keys_])
+                   captions=[TASKS[k].description for k in keys_], on_change=_task_picked)
     return key or keys_[0]
 
 
@@ -255,12 +274,36 @@ def segment_run_form() -> tuple[training.RunConfig, str, str] | None:
     return cfg, "", label
 
 
+def detect_run_form() -> tuple[training.RunConfig, str, str] | None:
+    """The detect run's columns: its data, the grid detector, the box loss and its weights, then
+    the optimiser and the schedule as for any run; no augmentation."""
+    c_data, c_model, c_opt, c_sched = st.columns([1.1, 1.2, 1, 1], gap="medium")
+    with c_data:
+        got = detect_form.data_column()
+    if got is None:
+        return None
+    data_cfg, shape, classes, n_train, label = got
+    with c_model:
+        model_cfg, loss, weights = detect_form.model_column(shape, classes)
+    with c_opt:
+        opt = optimizer_column()
+    with c_sched:
+        sched = schedule_column()
+    off = {k: type(v)() for k, v in D.augment.items()}      # 0, 0.0, False: no augmentation
+    cfg = training.RunConfig(task="detect", data=data_cfg, model=model_cfg, loss=loss, loss_options=weights,
+                             augment=off, **opt, **sched)
+    with c_sched:
+        _schedule_preview(cfg, n_train)
+    return cfg, "", label
+
+
 def run_form() -> tuple[training.RunConfig, str, str] | None:
     """The task, the four columns, the schedule's preview and, for the learner's own images,
     their inspection: (the config, why the network does not fit the data or "", the own data's
     name or ""); None while there is no usable data (a zip not uploaded yet, or refused)."""
-    if task_picker() == "segment":
-        return segment_run_form()
+    picked = task_picker()
+    if picked in ("segment", "detect"):
+        return segment_run_form() if picked == "segment" else detect_run_form()
     c_data, c_model, c_opt, c_sched = st.columns([1.1, 1.2, 1, 1], gap="medium")
     with c_data:
         got = data_column()

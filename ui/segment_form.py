@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from playground import data
+from playground import data, training
 from playground.networks.unet import DEFAULTS as UNET, DEPTH_RANGE, WIDTH_RANGE, unet_size
 from playground.runs import uploads
 from playground.tasks import TASKS
@@ -17,6 +17,8 @@ from ui.common import fmt_int, plain, show_error
 SOURCES = {"shapes": "Shapes (generated, exact masks)", "zip": "Your zip of images/ and masks/"}
 N_TRAIN = [500, 1000, 2000, 3000, 4000, 8000]
 TASK = TASKS["segment"]
+START = training.RunConfig.for_task("segment")   # the task's own defaults, as the CLI's
+UNET_START = {**UNET, **START.model["unet"]}     # the U-Net knobs' starting values
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -68,7 +70,8 @@ def data_column() -> tuple[dict, tuple[int, int, int], int, int, str] | None:
     if src == "zip":
         return _zip_data()
     entry = data.DATASETS["shapes"]
-    n = st.select_slider("Training images", N_TRAIN, value=3000, key="train_seg_n", format_func=fmt_int)
+    n = st.select_slider("Training images", N_TRAIN, value=START.data["n_train"], key="train_seg_n",
+                         format_func=fmt_int)
     cfg = {**data.data_config("shapes"), "n_train": n, "n_val": data.shapes_val_count(n)}
     classes = entry.num_classes + 1
     st.caption(f"{fmt_int(n)} training + {fmt_int(cfg['n_val'])} validation images, "
@@ -80,10 +83,10 @@ def data_column() -> tuple[dict, tuple[int, int, int], int, int, str] | None:
 def model_column(shape: tuple[int, int, int], classes: int) -> tuple[dict, str]:
     """({"unet": knobs}, the loss's name) with the network's parameter count."""
     st.subheader("Model")
-    width = st.slider("U-Net width (channels of the first level)", *WIDTH_RANGE, UNET["width"], 4,
+    width = st.slider("U-Net width (channels of the first level)", *WIDTH_RANGE, UNET_START["width"], 4,
                       key="train_seg_width")
-    depth = st.slider("Depth (times the image is halved)", *DEPTH_RANGE, UNET["depth"], key="train_seg_depth")
-    skips = st.toggle("Skip connections", value=UNET["skips"], key="train_seg_skips",
+    depth = st.slider("Depth (times the image is halved)", *DEPTH_RANGE, UNET_START["depth"], key="train_seg_depth")
+    skips = st.toggle("Skip connections", value=UNET_START["skips"], key="train_seg_skips",
                       help="Off: the decoder rebuilds the mask from the coarse bottleneck alone; "
                            "watch the edges blur.")
     st.metric("Parameters", fmt_int(parameters(shape[0], classes, width, depth, skips)))

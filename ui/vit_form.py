@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from playground.networks.vit import VIT_DEFAULTS, VIT_HELP, VIT_LABEL
+from playground.networks.vit import VIT_DEFAULTS, VIT_HELP, VIT_LABEL, VIT_LR
 
 CHOICE = VIT_LABEL                    # the network picker's entry
 DIMS = [16, 32, 48, 64, 96, 128, 192, 256]
@@ -33,5 +33,7 @@ def vit_widgets(shape: tuple[int, int, int]) -> dict:
     st.caption(f"torchvision's VisionTransformer: {g} x {g} patches of {patch} px = {g * g + 1} tokens "
                f"with the class token; MLP {2 * dim} wide. Look inside shows where it looks "
                "(attention rollout, per-head maps).")
+    st.caption(f"Train it at a learning rate of {VIT_LR:g} (the optimiser column): at the CNN's 3e-3 "
+               "this transformer stays at chance, as the CLI's `--model vit-tiny` knows.")
     return {"vit": {"patch_size": patch, "depth": depth, "heads": heads, "hidden_dim": dim,
                     "mlp_dim": 2 * dim}}

@@ -164,6 +164,8 @@ def live_panel(run_id: str, allowed: bool = True) -> None:
     watch.numbers([
         ("Epoch", f"{prog.get('epoch', 0):.1f} / {prog.get('epochs') or view['config'].get('epochs', '?')}", None),
         ("Train loss", f"{sm[-1]:.3f}" if sm else "–", "smoothed over recent steps"),
+        ("Val mAP@0.5", f"{last['val_map50']:.2f}", "mean average precision of the boxes at IoU 0.5")
+        if "val_map50" in last else
         ("Val mIoU", f"{last['val_miou']:.2f}", "mean intersection over union of the masks")
         if "val_miou" in last else ("Val accuracy", f"{last['val_acc']:.1%}" if last else "–", None),
         ("Images / s", fmt_int(ips) if ips else "–", None),
@@ -324,22 +326,27 @@ def compare_view() -> None:
     chosen = st.multiselect("Runs to compare", list(by_id), default=list(by_id)[:3], key="train_compare",
                             format_func=lambda i: by_id[i].label)
     segment = any(by_id[r].config.get("task") == "segment" for r in chosen)
-    metric = st.segmented_control("Curve", [*(["val_miou", "val_dice"] if segment else []), "val_acc", "val_loss",
+    boxes = any(by_id[r].config.get("task") == "detect" for r in chosen)
+    metric = st.segmented_control("Curve", [*(["val_miou", "val_dice"] if segment else []),
+                                            *(["val_map50", "val_map"] if boxes else []), "val_acc", "val_loss",
                                             "train_loss", "train_acc"],
                                   default="val_acc", key="train_compare_metric",
                                   format_func=lambda m: m.replace("val_", "validation ").replace(
-                                      "train_", "training ").replace("acc", "accuracy").replace("miou", "mIoU"))
+                                      "train_", "training ").replace("acc", "accuracy").replace("miou", "mIoU").replace(
+                                      "map50", "mAP@0.5").replace("map", "mAP"))
     if not chosen:
         return
-    series, miou = [], {}
+    series, miou, maps = [], {}, {}
     for rid in chosen:
         _, epochs, _ = runs.read_metrics(by_id[rid].dir)
         series.append({"name": html.escape(by_id[rid].name, quote=False), "epochs": epochs})
         miou[rid] = epochs[-1].get("val_miou") if epochs else None
+        maps[rid] = epochs[-1].get("val_map50") if epochs else None
     st.plotly_chart(figs.compare_runs(series, metric or "val_acc"), key="train_compare_chart", width="stretch")
     rows = {by_id[r].name: {**_flat(by_id[r].config),
                             "result: val accuracy": by_id[r].summary.get("val_acc"),
                             **({"result: val mIoU": miou[r]} if segment else {}),
+                            **({"result: val mAP@0.5": maps[r]} if boxes else {}),
                             "result: epochs done": by_id[r].summary.get("epochs")} for r in chosen}
     df = pd.DataFrame(rows).astype(str)
     differs = df.nunique(axis=1) > 1

@@ -141,7 +141,8 @@ def compare_runs(series: list[dict[str, Any]], metric: str = "val_acc") -> go.Fi
     """Overlay runs: ``series`` = [{"name", "epochs"}]; ``metric`` a key of the epoch records."""
     label = {"val_acc": "validation accuracy", "val_loss": "validation loss",
              "train_loss": "training loss", "train_acc": "training accuracy",
-             "val_miou": "validation mIoU", "val_dice": "validation Dice"}.get(metric, metric)
+             "val_miou": "validation mIoU", "val_dice": "validation Dice",
+             "val_map50": "validation mAP@0.5", "val_map": "validation mAP"}.get(metric, metric)
     fig = go.Figure()
     for i, s in enumerate(series):
         eps = s["epochs"]
@@ -151,7 +152,7 @@ def compare_runs(series: list[dict[str, Any]], metric: str = "val_acc") -> go.Fi
     fig.update_xaxes(title_text="epoch")
     if "acc" in metric:
         fig.update_yaxes(title_text=label, tickformat=".0%", range=[0, 1.02])
-    elif metric in ("val_miou", "val_dice"):    # a segment run's scores (a classify run has none)
+    elif metric in ("val_miou", "val_dice", "val_map50", "val_map"):    # segment's and detect's scores
         fig.update_yaxes(title_text=label, range=[0, 1.02])
     else:
         fig.update_yaxes(title_text=label, rangemode="tozero")

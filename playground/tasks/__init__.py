@@ -18,12 +18,13 @@ Every hook has one signature across tasks:
 - ``epoch_view(outputs) -> {name: numpy array}`` (optional): after each validation the loop runs
   the network on a fixed strip of validation images (:mod:`playground.training.views`, the
   first 6) and saves what this returns for the Training page (segment: ``{"pred": uint8 (K, H,
-  W)}``, the predicted class of every pixel; detect: e.g. the objectness per cell). ``outputs``:
+  W)}``, the predicted class of every pixel; detect: ``{"raw": float16 (K, S, S, 5 + classes)}``,
+  the grid's outputs, re-decoded on the page at any threshold). ``outputs``:
   the network's output on the strip (K, ...); keep the arrays small (they are saved per epoch).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..data import DataError
@@ -60,6 +61,9 @@ class Task:
     right: Callable[..., Any] = classify.right
     # the data a run of this task trains on when none is named (the CLI's --data)
     default_data: str = "shapes"
+    # RunConfig fields this task starts from instead of RunConfig's own (RunConfig.for_task: the
+    # CLI and the page's form); a "data" entry updates the data's catalogue defaults
+    run_defaults: dict[str, Any] = field(default_factory=dict)
 
 
 TASKS: dict[str, Task] = {t.key: t for t in [
@@ -69,11 +73,13 @@ TASKS: dict[str, Task] = {t.key: t for t in [
     Task("segment", "Segment", "a class for every pixel (background 0)", segment.load_data,
          lambda: dict(segment.DEFAULT_MODEL), segment.build_network, segment.LOSSES,
          segment.DEFAULT_LOSS, segment.make_loss, segment.metrics, ("miou", "dice"), segment.predict,
-         augments=False, per_image=False, channels_last_cpu=False, epoch_view=segment.epoch_view),
+         augments=False, per_image=False, channels_last_cpu=False, epoch_view=segment.epoch_view,
+         run_defaults=segment.RUN_DEFAULTS),
     Task("detect", "Detect", "a box and a class for every object", detect.load_data,
          lambda: dict(detect.DEFAULT_MODEL), detect.build_network, detect.LOSSES, detect.DEFAULT_LOSS,
          detect.make_loss, detect.metrics, ("map50", "map"), detect.predict, augments=False,
-         per_image=False, channels_last_cpu=False, right=detect.right, default_data="scenes"),
+         per_image=False, channels_last_cpu=False, epoch_view=detect.epoch_view, right=detect.right,
+         default_data="scenes"),
 ]}
 
 

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data import DataError, Dataset, data_config
+from ..data import DataError, Dataset, data_config, shapes_val_count
 from ..data.shapes import load_shape_masks
 from ..networks.unet import DEFAULTS as UNET_DEFAULTS
 from ..networks.unet import UNet, UNetError
@@ -110,7 +110,17 @@ def load_data(cfg: dict[str, Any], progress: Progress = None) -> Dataset:
                     f"not on {name!r}.")
 
 
-DEFAULT_MODEL: dict[str, Any] = {"unet": {}}     # the U-Net with its own defaults (unet.DEFAULTS)
+# A segment run's own starting numbers (Task.run_defaults -> RunConfig.for_task: the CLI's
+# `train --task segment` and the page's form), over RunConfig's, and its U-Net's width. Measured on
+# the shapes at 32 px, seed 0, 1 thread on a shared 2-core box (load ~2.5), val mIoU by epoch:
+# width 12, 3,000 images, OneCycle to 1e-2, 9 epochs: 0.905 at epoch 8, 0.913 at 9, 81 s whole
+# process; 12 epochs: 0.905 at 9, 0.946 at 12 (160 s). To 5e-3 (width 12) or 1e-2 (width 16) in
+# 8 epochs: 0.80 / 0.78, ~0.8 per image seen whatever the width, and width 12 is ~1.3x faster per
+# image than 16; width 8 stalled at 0.57; batches of 16 learned no more per image. The textbook
+# loop (bench/bench_segment.py) needs ~15 epochs of 3,000 at a constant 3e-3.
+DEFAULT_MODEL: dict[str, Any] = {"unet": {"width": 12}}     # the rest: the U-Net's own (unet.DEFAULTS)
+RUN_DEFAULTS: dict[str, Any] = {"epochs": 9, "lr": 1e-2,
+                                "data": {"n_train": 3000, "n_val": shapes_val_count(3000)}}
 
 
 def build_network(m: dict[str, Any], input_shape: tuple[int, int, int],

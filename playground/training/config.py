@@ -1,5 +1,6 @@
-"""A run's settings: :class:`RunConfig`, the only place training defaults live. The page's
-widgets start from ``RunConfig()``, the CLI's argparse defaults are its fields, and these numbers
+"""A run's settings: :class:`RunConfig`, the only place training defaults live (a task's own
+starting numbers, ``Task.run_defaults``, are applied by :meth:`RunConfig.for_task`). The page's
+widgets and the CLI's arguments both start from ``RunConfig.for_task(task)``, and these numbers
 learn: ``python -m playground train --data shapes --epochs 3`` reaches >= 90% validation
 accuracy (tests/unit/test_cli.py), the page's 5 epochs ~98%."""
 from __future__ import annotations
@@ -85,6 +86,20 @@ class RunConfig:
     def from_dict(cls, d: dict[str, Any]) -> "RunConfig":
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: copy.deepcopy(v) for k, v in d.items() if k in names})
+
+    @classmethod
+    def for_task(cls, task: str = "classify", **overrides: Any) -> "RunConfig":
+        """The defaults of a ``task`` run, which the CLI and the page's form both start from:
+        RunConfig's own, the task's data (its catalogue defaults) and network, then the task's
+        ``run_defaults`` (a "data" entry updates the data config), then ``overrides`` (fields;
+        None values skipped). ``for_task("classify") == RunConfig()``."""
+        if task not in TASKS:
+            raise TrainingError(f"Unknown task {task!r}; choose {', '.join(TASKS)}.")
+        t = TASKS[task]
+        own = copy.deepcopy(t.run_defaults)
+        fields = {"task": task, "data": data_config(t.default_data, **own.pop("data", {})),
+                  "model": t.default_model(), **own}
+        return cls(**{**fields, **{k: v for k, v in overrides.items() if v is not None}})
 
     def validate(self) -> None:
         if self.task not in TASKS:

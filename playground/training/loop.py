@@ -186,6 +186,8 @@ class _Loop:
             self.epoch, self.step = int(state["epoch"]), int(state["step"])
             self.best_acc, self.elapsed_before = float(state["best_acc"]), float(state.get("elapsed", 0.0))
             self.start_step = self.step
+        if run.resume_from:   # lines past the resume point go (none saved yet: killed before the
+            # first resume.pt, so the run starts over and its first epoch's line must not stay twice)
             kept = store.truncate_metrics(run.dir, self.step, self.epoch) if run.writes else ([], [], [])
             if run.writes:
                 views.truncate(run.dir, self.epoch)

@@ -90,3 +90,21 @@ def test_a_link_with_task_segment_restores_the_form(runs_dir):
     assert by_key(at.radio, "train_task").value == "segment"
     assert by_key(at.slider, "train_seg_width").value == 24 and by_key(at.toggle, "train_seg_skips").value is False
     assert by_key(at.selectbox, "train_seg_loss").value == "ce"
+
+
+def test_picking_a_task_starts_the_form_from_its_own_defaults():
+    """The widgets start from RunConfig.for_task of the picked task (the CLI's `train --task`
+    defaults): segment's epochs, learning rate and images; back to classify, RunConfig()'s."""
+    from playground.training import RunConfig
+
+    at = page("train").run()
+    by_key(at.radio, "train_task").set_value("segment").run()
+    assert_ok(at)
+    seg = RunConfig.for_task("segment")
+    assert by_key(at.select_slider, "train_lr").value == seg.lr
+    assert by_key(at.slider, "train_epochs").value == seg.epochs
+    assert by_key(at.select_slider, "train_seg_n").value == seg.data["n_train"]
+    by_key(at.radio, "train_task").set_value("classify").run()
+    assert_ok(at)
+    assert by_key(at.select_slider, "train_lr").value == RunConfig().lr
+    assert by_key(at.slider, "train_epochs").value == RunConfig().epochs

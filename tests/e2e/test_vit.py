@@ -25,7 +25,7 @@ def test_look_inside_a_vit_tiny_run_shows_its_rollout(goto, page, app_server):
     page.get_by_text("The model predicts").wait_for()
     page.get_by_role("tab", name="Attention").click()
     wait_idle(page)
-    page.get_by_text("8 x 8 patches of 4 px").first.wait_for()
+    page.get_by_text("4 x 4 patches of 8 px").first.wait_for()    # VIT_DEFAULTS at 32 px
     page.get_by_text("Attention rollout").first.wait_for()
     assert page.get_by_text(re.compile(r"% of it on the shape")).count() == 2     # rollout, Grad-CAM
     assert page.get_by_text("head 3", exact=True).count() == 1                      # 4 heads

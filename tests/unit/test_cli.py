@@ -15,6 +15,7 @@ import torch
 from PIL import Image
 
 from playground import checkpoints, cli, runs
+from playground.tasks import TASKS
 from playground.training import RunConfig
 from tests.unit.test_training import tiny_spec
 
@@ -83,12 +84,26 @@ def test_cli_defaults_are_run_config_defaults():
     """No arguments: the CLI trains exactly RunConfig() (the page's start is checked against
     the same RunConfig() in tests/app/test_train.py)."""
     args = cli.parser().parse_args(["train"])
-    assert cli.run_config(args) == RunConfig()
+    assert cli.run_config(args) == RunConfig() == RunConfig.for_task("classify")
     fields = RunConfig().to_dict()
-    for dest in ("epochs", "batch_size", "optimizer", "lr", "momentum", "weight_decay", "schedule",
-                 "label_smoothing", "grad_clip", "device", "seed"):
+    for dest in ("device", "seed"):
         assert getattr(args, dest) == fields[dest], dest
     assert {k: getattr(args, k) for k in RunConfig().augment} == RunConfig().augment
+
+
+@pytest.mark.parametrize("task", list(TASKS))
+def test_cli_defaults_of_every_task_are_run_config_for_task(task):
+    """`train --task T` with nothing else trains exactly RunConfig.for_task(T), the task's own
+    numbers (Task.run_defaults: segment's epochs, lr, images) not overwritten by argparse; a
+    number given on the command line wins over the task's."""
+    args = cli.parser().parse_args(["train", "--task", task])
+    want = RunConfig.for_task(task)
+    assert cli.run_config(args) == want
+    for name, value in TASKS[task].run_defaults.items():
+        assert (want.data if name == "data" else getattr(want, name)) == (
+            {**want.data, **value} if name == "data" else value), name
+    given = cli.run_config(cli.parser().parse_args(["train", "--task", task, "--epochs", "2", "--lr", "0.1"]))
+    assert (given.epochs, given.lr) == (2, 0.1) and given == RunConfig.for_task(task, epochs=2, lr=0.1)
 
 
 def test_cli_three_epochs_on_shapes_reach_90_percent_with_a_line_per_epoch(tmp_path):
@@ -172,3 +187,13 @@ def test_cli_app_outside_a_checkout_says_where_the_app_is(monkeypatch, capsys):
     monkeypatch.setattr(paths, "IS_CHECKOUT", False)
     assert cli.main(["app"]) == 2
     assert "source checkout" in capsys.readouterr().err
+
+
+def test_run_config_for_task_refuses_an_unknown_task_in_words():
+    from playground.training import TrainingError
+
+    with pytest.raises(TrainingError, match="Unknown task 'colour'; choose classify"):
+        RunConfig.for_task("colour")
+    seg = RunConfig.for_task("segment", epochs=3, lr=None)    # None: the task's own value
+    assert (seg.epochs, seg.lr) == (3, RunConfig.for_task("segment").lr)
+    assert seg.model == TASKS["segment"].default_model() and seg.data["name"] == TASKS["segment"].default_data

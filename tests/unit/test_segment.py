@@ -161,7 +161,7 @@ def test_classify_accuracy_is_the_loops_accuracy():
 def test_segment_task_builds_its_network_and_predicts_masks():
     t = TASKS["segment"]
     model, spec, shape = t.build_network(t.default_model(), (3, 32, 32), 9)
-    assert spec["unet"] == DEFAULTS and shape == (3, 32, 32)
+    assert spec["unet"] == {**DEFAULTS, **t.default_model()["unet"]} and shape == (3, 32, 32)
     out = model.eval()(torch.zeros(2, 3, 32, 32))
     pred = t.predict(out, [f"c{i}" for i in range(9)])
     assert len(pred) == 2 and pred[0]["mask"].shape == (32, 32)
