@@ -211,7 +211,7 @@ def predict_files(predictor: Predictor, paths: list[str], out: str | Path | None
     """One JSON-able record per image path, in order: ``{"image": path, **prediction}``, or
     ``{"image": path, "error": why}`` for a file that cannot be read. A mask is written to
     ``out`` (``"mask"``: its path; None without ``out``) beside a coloured overlay."""
-    from .tasks.segment import colour_overlay
+    from .figures.segment import colour_overlay
 
     folder = Path(out) if out else None
     if folder is not None:

@@ -252,45 +252,29 @@ def _schedule_preview(cfg: training.RunConfig, n_train: int) -> None:
     st.caption(f"{fmt_int(spe)} steps per epoch, {fmt_int(spe * cfg.epochs)} in all.")
 
 
-def segment_run_form() -> tuple[training.RunConfig, str, str] | None:
-    """The segment run's columns: its data, the U-Net and the loss, then the optimiser and the
-    schedule as for any run; no augmentation."""
+# A task with its own form module: data_column() -> (data config, shape, classes, training
+# images, label) or None, and model_column(shape, classes) -> (model config, loss, loss options).
+TASK_FORMS = {"segment": segment_form, "detect": detect_form}
+
+
+def task_run_form(task: str) -> tuple[training.RunConfig, str, str] | None:
+    """A segment or detect run's columns: its data and its network with the loss (the task's
+    form module), then the optimiser and the schedule as for any run; no augmentation."""
+    form = TASK_FORMS[task]
     c_data, c_model, c_opt, c_sched = st.columns([1.1, 1.2, 1, 1], gap="medium")
     with c_data:
-        got = segment_form.data_column()
+        got = form.data_column()
     if got is None:
         return None
     data_cfg, shape, classes, n_train, label = got
     with c_model:
-        model_cfg, loss = segment_form.model_column(shape, classes)
+        model_cfg, loss, options = form.model_column(shape, classes)
     with c_opt:
         opt = optimizer_column()
     with c_sched:
         sched = schedule_column()
     off = {k: type(v)() for k, v in D.augment.items()}      # 0, 0.0, False: no augmentation
-    cfg = training.RunConfig(task="segment", data=data_cfg, model=model_cfg, loss=loss, augment=off, **opt, **sched)
-    with c_sched:
-        _schedule_preview(cfg, n_train)
-    return cfg, "", label
-
-
-def detect_run_form() -> tuple[training.RunConfig, str, str] | None:
-    """The detect run's columns: its data, the grid detector, the box loss and its weights, then
-    the optimiser and the schedule as for any run; no augmentation."""
-    c_data, c_model, c_opt, c_sched = st.columns([1.1, 1.2, 1, 1], gap="medium")
-    with c_data:
-        got = detect_form.data_column()
-    if got is None:
-        return None
-    data_cfg, shape, classes, n_train, label = got
-    with c_model:
-        model_cfg, loss, weights = detect_form.model_column(shape, classes)
-    with c_opt:
-        opt = optimizer_column()
-    with c_sched:
-        sched = schedule_column()
-    off = {k: type(v)() for k, v in D.augment.items()}      # 0, 0.0, False: no augmentation
-    cfg = training.RunConfig(task="detect", data=data_cfg, model=model_cfg, loss=loss, loss_options=weights,
+    cfg = training.RunConfig(task=task, data=data_cfg, model=model_cfg, loss=loss, loss_options=options,
                              augment=off, **opt, **sched)
     with c_sched:
         _schedule_preview(cfg, n_train)
@@ -302,8 +286,8 @@ def run_form() -> tuple[training.RunConfig, str, str] | None:
     their inspection: (the config, why the network does not fit the data or "", the own data's
     name or ""); None while there is no usable data (a zip not uploaded yet, or refused)."""
     picked = task_picker()
-    if picked in ("segment", "detect"):
-        return segment_run_form() if picked == "segment" else detect_run_form()
+    if picked in TASK_FORMS:
+        return task_run_form(picked)
     c_data, c_model, c_opt, c_sched = st.columns([1.1, 1.2, 1, 1], gap="medium")
     with c_data:
         got = data_column()

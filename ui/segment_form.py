@@ -80,8 +80,8 @@ def data_column() -> tuple[dict, tuple[int, int, int], int, int, str] | None:
     return cfg, entry.input_shape, classes, n, ""
 
 
-def model_column(shape: tuple[int, int, int], classes: int) -> tuple[dict, str]:
-    """({"unet": knobs}, the loss's name) with the network's parameter count."""
+def model_column(shape: tuple[int, int, int], classes: int) -> tuple[dict, str, dict]:
+    """({"unet": knobs}, the loss's name, its options: none) with the network's parameter count."""
     st.subheader("Model")
     width = st.slider("U-Net width (channels of the first level)", *WIDTH_RANGE, UNET_START["width"], 4,
                       key="train_seg_width")
@@ -97,4 +97,4 @@ def model_column(shape: tuple[int, int, int], classes: int) -> tuple[dict, str]:
                              "rare it is. Both: per-pixel gradients early, overlap at the end.")
     st.caption("No augmentation for segment runs: a flipped image beside its unflipped mask would "
                "teach wrong pixels.")
-    return {"unet": {"width": int(width), "depth": int(depth), "skips": bool(skips)}}, loss
+    return {"unet": {"width": int(width), "depth": int(depth), "skips": bool(skips)}}, loss, {}

@@ -36,6 +36,16 @@ def colour_masks(masks: np.ndarray) -> np.ndarray:
     return table[np.asarray(masks).astype(np.int64) % len(table)]
 
 
+def colour_overlay(image: np.ndarray, mask: Any, alpha: float = 0.5) -> np.ndarray:
+    """``image`` (H, W, 3) uint8 with every pixel of class k > 0 blended with class k's colour
+    (opacity ``alpha``; the Training page's palette), the background left as it is."""
+    m = np.asarray(mask).astype(np.int64)
+    out = image.astype(np.float32)
+    fg = m > 0
+    out[fg] = (1 - alpha) * out[fg] + alpha * colour_masks(m[fg]).astype(np.float32)
+    return out.round().clip(0, 255).astype(np.uint8)
+
+
 def strip_picture(images: np.ndarray, scale: int = 3, gap: int = 4) -> np.ndarray:
     """RGB pictures (K, H, W, 3) side by side, each enlarged ``scale`` times (nearest: pixels
     stay pixels), white gaps between: one small PNG for the browser instead of K."""

@@ -28,11 +28,12 @@ from PIL import Image
 
 from .. import images
 from ..data import OWN_DATA, DataError, Dataset, open_source
-from ..data.folders import Source, is_image_path
+from ..data.folders import Source
 from ..networks.grid import STRIDE
+from .pairs import CLASSES_FILE, IMAGES, sort_members
 
 Progress = Callable[[str, float], None] | None
-IMAGES, LABELS, CLASSES_FILE = "images", "labels", "classes.txt"
+LABELS = "labels"
 MAX_CLASSES = 64          # class indices allowed when no classes.txt names the classes
 EDGE_SLACK = 0.005        # a box may cross the image's edge by this share (rounding), then clipped
 
@@ -82,21 +83,8 @@ def parse_label(text: str, n_classes: int) -> tuple[np.ndarray, str]:
 
 def _members(src: Source) -> tuple[dict[str, int], dict[str, int], list[tuple[str, str]], int | None]:
     """({stem: image member}, {stem: label member}, skipped, member index of classes.txt)."""
-    roots = {m.path.split("/")[0] for m in src.members}
-    wrap = (next(iter(roots)) + "/") if len(roots) == 1 and not {IMAGES, LABELS} & roots else ""
-    imgs, labels, skipped, classes_at = {}, {}, [], None
-    for i, m in enumerate(src.members):
-        rel = m.path[len(wrap):] if m.path.startswith(wrap) else m.path
-        top, _, rest = rel.partition("/")
-        stem = os.path.splitext(rest)[0]
-        if rel == CLASSES_FILE:
-            classes_at = i
-        elif top == IMAGES and rest and is_image_path(rest):
-            imgs[stem] = i
-        elif top == LABELS and rest.endswith(".txt"):
-            labels[stem] = i
-        else:
-            skipped.append((m.path, "not an image in images/ or a .txt in labels/"))
+    imgs, labels, skipped, classes_at = sort_members(src, LABELS, lambda rest: rest.endswith(".txt"),
+                                                     f"a .txt in {LABELS}/")
     if not labels:
         raise DataError(f"{src.label} has no {LABELS}/ folder of YOLO label files. Detection needs, "
                         f"beside {IMAGES}/, a {LABELS}/ folder with one .txt per image (the same name), "

@@ -28,12 +28,13 @@ from .. import images
 from ..data import OWN_DATA, DataError, Dataset, open_source
 from ..data.folders import Source, is_image_path
 from ..data.shapes import BACKGROUND
+from .pairs import IMAGES, sort_members
 
 Progress = Callable[[str, float], None] | None
 # Pixel values a mask may hold when no classes.txt names the classes: class indices, not
 # colours (a mask saved as a picture, 0 and 255, is refused with this number in the reason).
 MAX_CLASSES = 64
-IMAGES, MASKS, CLASSES_FILE = "images", "masks", "classes.txt"
+MASKS = "masks"
 SHOWN = 5       # skipped files named, with why, in the dataset's note (the CLI prints it)
 
 
@@ -76,21 +77,7 @@ def read_mask(data: bytes) -> np.ndarray:
 
 def _pairs(src: Source) -> tuple[dict[str, tuple[int, int]], list[tuple[str, str]], int | None]:
     """({stem: (image member, mask member)}, skipped, member index of classes.txt or None)."""
-    roots = {p.split("/")[0] for p in (m.path for m in src.members)}
-    wrap = (next(iter(roots)) + "/") if len(roots) == 1 and not {IMAGES, MASKS} & roots else ""
-    imgs, masks, skipped, classes_at = {}, {}, [], None
-    for i, m in enumerate(src.members):
-        rel = m.path[len(wrap):] if m.path.startswith(wrap) else m.path
-        top, _, rest = rel.partition("/")
-        stem = os.path.splitext(rest)[0]
-        if rel == CLASSES_FILE:
-            classes_at = i
-        elif top == IMAGES and rest and is_image_path(rest):
-            imgs[stem] = i
-        elif top == MASKS and rest and is_image_path(rest):
-            masks[stem] = i
-        else:
-            skipped.append((m.path, "not an image in images/ or masks/"))
+    imgs, masks, skipped, classes_at = sort_members(src, MASKS, is_image_path, f"{MASKS}/")
     if not masks:
         raise DataError(f"{src.label} has no {MASKS}/ folder of masks. Segmentation needs, beside "
                         f"{IMAGES}/, a {MASKS}/ folder of PNGs with the same names, each pixel's value "

@@ -145,26 +145,6 @@ def build_network(m: dict[str, Any], input_shape: tuple[int, int, int],
     return model, spec, tuple(input_shape)  # type: ignore[return-value]
 
 
-# A colour per class for masks drawn over images (predict's overlay): background none, then
-# matplotlib's tab10, cycled past ten classes.
-CLASS_COLOURS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
-                 (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)]
-
-
-def colour_overlay(image: "np.ndarray", mask: torch.Tensor, alpha: float = 0.5) -> "np.ndarray":
-    """``image`` (H, W, 3) uint8 with every pixel of class k > 0 blended with class k's colour
-    (opacity ``alpha``), the background left as it is; (H, W, 3) uint8."""
-    import numpy as np
-
-    m = mask.numpy() if isinstance(mask, torch.Tensor) else np.asarray(mask)
-    lut = np.array([(0, 0, 0)] + [CLASS_COLOURS[(k - 1) % len(CLASS_COLOURS)] for k in range(1, int(m.max()) + 1)],
-                   dtype=np.float32)
-    out = image.astype(np.float32)
-    fg = m > 0
-    out[fg] = (1 - alpha) * out[fg] + alpha * lut[m[fg]]
-    return out.round().clip(0, 255).astype(np.uint8)
-
-
 def predict(logits: torch.Tensor, class_names: list[str]) -> list[dict[str, Any]]:
     """Per image of logits (N, classes, H, W): ``{"mask": int64 (H, W) class per pixel,
     "pixels": {class name: pixel count}}`` (classes with no pixel left out)."""
