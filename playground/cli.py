@@ -34,6 +34,7 @@ _GC_ON = gc.isenabled()
 gc.disable()
 from . import paths, runs  # noqa: E402
 from .data import DATASETS, DataError, load_data  # noqa: E402
+from .tasks import results  # noqa: E402
 from .training import Run, TrainingError, distributed  # noqa: E402
 from .cli_args import (D, add_data_args, add_model_args, add_optim_args, data_cfg,  # noqa: E402
                        own_data, run_config)
@@ -304,7 +305,8 @@ def cmd_runs(a: argparse.Namespace) -> int:
     for r in runs.list_runs(a.runs_dir):
         print(json.dumps({"id": r.id, "name": r.name, "status": r.status, "dir": str(r.dir), **(
                           {"problem": r.problem} if r.problem else {}),
-                          **{k: v for k, v in r.summary.items() if k in ("val_acc", "val_loss", "epochs")}}))
+                          **{k: v for k, v in r.summary.items() if k in (
+                              "val_acc", "val_loss", *results.task_results(r.config.get("task")), "epochs")}}))
     return 0
 
 

@@ -131,7 +131,8 @@ def model_column(shape: tuple[int, int, int], classes: int, proposal: dict | Non
         label[PROPOSED] = f"{PROPOSED}: {_model_label(proposal, label)}"
     if st.session_state.get("train_model") not in choices:
         st.session_state.pop("train_model", None)   # e.g. the proposal of data no longer given
-    model_key = st.selectbox("Network", choices, key="train_model", format_func=lambda k: label.get(k, k))
+    model_key = st.selectbox("Network", choices, key="train_model", format_func=lambda k: label.get(k, k),
+                             on_change=_network_picked)
     if model_key == PROPOSED:
         model_cfg = dict(proposal or {})
         st.caption("Chosen for the size, channels and classes of your data; "
@@ -183,6 +184,13 @@ def _task_picked() -> None:
     d = task_defaults()
     for key, name in TASK_WIDGETS.items():
         st.session_state[key] = getattr(d, name)
+
+
+def _network_picked() -> None:
+    """The tiny ViT picked: the learning rate moves to its own (at a CNN's it stays at chance);
+    another network picked after it: back to the task's."""
+    vit = st.session_state.get("train_model") == vit_form.CHOICE
+    st.session_state["train_lr"] = vit_form.VIT_LR if vit else task_defaults().lr
 
 
 def optimizer_column() -> dict:

@@ -33,7 +33,7 @@ def vit_widgets(shape: tuple[int, int, int]) -> dict:
     st.caption(f"torchvision's VisionTransformer: {g} x {g} patches of {patch} px = {g * g + 1} tokens "
                f"with the class token; MLP {2 * dim} wide. Look inside shows where it looks "
                "(attention rollout, per-head maps).")
-    st.caption(f"Train it at a learning rate of {VIT_LR:g} (the optimiser column): at the CNN's 3e-3 "
-               "this transformer stays at chance, as the CLI's `--model vit-tiny` knows.")
+    st.caption(f"Picking it set the learning rate to {VIT_LR:g}, its own (the optimiser column): at "
+               "the CNN's 3e-3 this transformer stays at chance. The CLI's `--model vit-tiny` does the same.")
     return {"vit": {"patch_size": patch, "depth": depth, "heads": heads, "hidden_dim": dim,
                     "mlp_dim": 2 * dim}}

@@ -13,6 +13,7 @@ from playground import export, runs, training
 from playground.figures import training as figs
 from ui.common import fmt_int, page_intro, plain, show_error
 from playground.runs import owners
+from playground.tasks import results
 from ui.data_inspection import release_closed_uploads, upload_for
 from ui.owner import browser_owner, server_mode
 from ui import task_views, watch
@@ -164,10 +165,7 @@ def live_panel(run_id: str, allowed: bool = True) -> None:
     watch.numbers([
         ("Epoch", f"{prog.get('epoch', 0):.1f} / {prog.get('epochs') or view['config'].get('epochs', '?')}", None),
         ("Train loss", f"{sm[-1]:.3f}" if sm else "–", "smoothed over recent steps"),
-        ("Val mAP@0.5", f"{last['val_map50']:.2f}", "mean average precision of the boxes at IoU 0.5")
-        if "val_map50" in last else
-        ("Val mIoU", f"{last['val_miou']:.2f}", "mean intersection over union of the masks")
-        if "val_miou" in last else ("Val accuracy", f"{last['val_acc']:.1%}" if last else "–", None),
+        _headline(view["config"].get("task"), last),
         ("Images / s", fmt_int(ips) if ips else "–", None),
         ("Elapsed", _fmt_secs(prog.get("elapsed")), None),
         ("Time left", _fmt_secs(prog.get("eta")) if going else "–", None)])
@@ -229,6 +227,15 @@ def after_run(info: runs.RunInfo) -> None:
         st.caption("Caption: true class → predicted class (the model's confidence).")
     elif not analysis["wrong"]:
         st.success("No validation image was misclassified.")
+
+
+COMPARE_CURVES = ("val_acc", "val_loss", "train_loss", "train_acc")   # every task's epoch lines have these
+
+
+def _headline(task: str | None, last: dict) -> tuple[str, str, str | None]:
+    """The live numbers' result: what a run of ``task`` is judged by, its last value."""
+    key = results.headline(task)
+    return results.short(key)[:1].upper() + results.short(key)[1:], results.fmt(key, last.get(key)), results.explain(key)
 
 
 def _run_label(info: runs.RunInfo) -> str:
@@ -325,28 +332,19 @@ def compare_view() -> None:
     by_id = {r.id: r for r in done}
     chosen = st.multiselect("Runs to compare", list(by_id), default=list(by_id)[:3], key="train_compare",
                             format_func=lambda i: by_id[i].label)
-    segment = any(by_id[r].config.get("task") == "segment" for r in chosen)
-    boxes = any(by_id[r].config.get("task") == "detect" for r in chosen)
-    metric = st.segmented_control("Curve", [*(["val_miou", "val_dice"] if segment else []),
-                                            *(["val_map50", "val_map"] if boxes else []), "val_acc", "val_loss",
-                                            "train_loss", "train_acc"],
-                                  default="val_acc", key="train_compare_metric",
-                                  format_func=lambda m: m.replace("val_", "validation ").replace(
-                                      "train_", "training ").replace("acc", "accuracy").replace("miou", "mIoU").replace(
-                                      "map50", "mAP@0.5").replace("map", "mAP"))
+    own = list(dict.fromkeys(m for r in chosen for m in results.task_results(by_id[r].config.get("task"))))
+    metric = st.segmented_control("Curve", [*own, *(m for m in COMPARE_CURVES if m not in own)],
+                                  default=own[0] if own else "val_acc", key="train_compare_metric",
+                                  format_func=results.words)
     if not chosen:
         return
-    series, miou, maps = [], {}, {}
+    series = []
     for rid in chosen:
         _, epochs, _ = runs.read_metrics(by_id[rid].dir)
         series.append({"name": html.escape(by_id[rid].name, quote=False), "epochs": epochs})
-        miou[rid] = epochs[-1].get("val_miou") if epochs else None
-        maps[rid] = epochs[-1].get("val_map50") if epochs else None
     st.plotly_chart(figs.compare_runs(series, metric or "val_acc"), key="train_compare_chart", width="stretch")
     rows = {by_id[r].name: {**_flat(by_id[r].config),
-                            "result: val accuracy": by_id[r].summary.get("val_acc"),
-                            **({"result: val mIoU": miou[r]} if segment else {}),
-                            **({"result: val mAP@0.5": maps[r]} if boxes else {}),
+                            **{f"result: {results.short(m)}": results.fmt(m, by_id[r].summary.get(m)) for m in own},
                             "result: epochs done": by_id[r].summary.get("epochs")} for r in chosen}
     df = pd.DataFrame(rows).astype(str)
     differs = df.nunique(axis=1) > 1

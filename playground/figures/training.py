@@ -8,6 +8,7 @@ from typing import Any, Sequence
 import plotly.graph_objects as go
 
 from ..training.coach import Advice, smooth
+from ..tasks import results
 
 PALETTE = ["#3b5bdb", "#e8590c", "#2b8a3e", "#c2255c", "#7048e8", "#0b7285", "#e67700", "#495057"]
 FONT = dict(size=15)
@@ -139,10 +140,7 @@ def live_lr(steps: list[dict]) -> go.Figure:
 
 def compare_runs(series: list[dict[str, Any]], metric: str = "val_acc") -> go.Figure:
     """Overlay runs: ``series`` = [{"name", "epochs"}]; ``metric`` a key of the epoch records."""
-    label = {"val_acc": "validation accuracy", "val_loss": "validation loss",
-             "train_loss": "training loss", "train_acc": "training accuracy",
-             "val_miou": "validation mIoU", "val_dice": "validation Dice",
-             "val_map50": "validation mAP@0.5", "val_map": "validation mAP"}.get(metric, metric)
+    label = results.words(metric)
     fig = go.Figure()
     for i, s in enumerate(series):
         eps = s["epochs"]
@@ -152,12 +150,12 @@ def compare_runs(series: list[dict[str, Any]], metric: str = "val_acc") -> go.Fi
     fig.update_xaxes(title_text="epoch")
     if "acc" in metric:
         fig.update_yaxes(title_text=label, tickformat=".0%", range=[0, 1.02])
-    elif metric in ("val_miou", "val_dice", "val_map50", "val_map"):    # segment's and detect's scores
+    elif results.is_share(metric):    # segment's and detect's scores
         fig.update_yaxes(title_text=label, range=[0, 1.02])
     else:
         fig.update_yaxes(title_text=label, rangemode="tozero")
     fig.update_xaxes(rangemode="tozero")
-    return _layout(fig, f"{label.capitalize()} by run", height=400)
+    return _layout(fig, f"{label[:1].upper()}{label[1:]} by run", height=400)
 
 
 def confusion(cm: list[list[int]], class_names: list[str]) -> go.Figure:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..tasks import results
 from .. import paths, training   # the training package imports runs.store: use it by attribute
 from . import lock, owners, store, uploads
 
@@ -70,9 +71,10 @@ class RunInfo:
 
     @property
     def label(self) -> str:
-        acc = self.summary.get("val_acc")
-        acc_s = f" · {acc:.1%}" if isinstance(acc, float) else ""
-        return f"{self.name} ({self.status}{acc_s})"
+        key = results.headline(self.config.get("task"))
+        value = self.summary.get(key)
+        score = f" · {results.short(key)} {results.fmt(key, value)}" if isinstance(value, float) else ""
+        return f"{self.name} ({self.status}{score})"
 
 
 def _status_of(rid: str, run_dir: Path, st: dict[str, Any], mark: bool) -> tuple[str, bool, bool]:
@@ -124,6 +126,7 @@ def read_run(run_dir: Path, *, mark: bool = True) -> RunInfo | None:
     summary: dict[str, Any] = {}
     if last:
         summary = {k: last.get(k) for k in ("val_acc", "val_loss", "train_loss", "train_acc",
+                                            *results.task_results(config.get("task")),
                                             "images_per_second", "elapsed")}
         summary["epochs"] = last.get("epoch")
     best, lastp = store.checkpoint_path(run_dir, "best"), store.checkpoint_path(run_dir, "last")

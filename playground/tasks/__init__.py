@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..data import DataError
+from .results import TASK_METRICS
 from . import classify, detect, segment
 
 
@@ -43,7 +44,8 @@ class Task:
     default_loss: str
     make_loss: Callable[..., Callable]
     metrics: Callable[..., Any]
-    metric_names: tuple[str, ...]     # what compute() reports, the run's val_<name> (the first: best)
+    metric_names: tuple[str, ...]     # what compute() reports, the run's val_<name> (the first: best;
+    # results.py names them)
     predict: Callable[..., list[dict[str, Any]]]
     # the loop's image-only augmentations (crop, flip, rotate, jitter, erase); segment: none yet,
     # a flipped image beside its unflipped mask would teach wrong pixels
@@ -69,15 +71,15 @@ class Task:
 TASKS: dict[str, Task] = {t.key: t for t in [
     Task("classify", "Classify", "one label per image", classify.load_data, classify.default_model,
          classify.build_network, classify.LOSSES, classify.DEFAULT_LOSS, classify.make_loss,
-         classify.metrics, ("acc",), classify.predict),
+         classify.metrics, TASK_METRICS["classify"], classify.predict),
     Task("segment", "Segment", "a class for every pixel (background 0)", segment.load_data,
          lambda: dict(segment.DEFAULT_MODEL), segment.build_network, segment.LOSSES,
-         segment.DEFAULT_LOSS, segment.make_loss, segment.metrics, ("miou", "dice"), segment.predict,
+         segment.DEFAULT_LOSS, segment.make_loss, segment.metrics, TASK_METRICS["segment"], segment.predict,
          augments=False, per_image=False, channels_last_cpu=False, epoch_view=segment.epoch_view,
          run_defaults=segment.RUN_DEFAULTS),
     Task("detect", "Detect", "a box and a class for every object", detect.load_data,
          lambda: dict(detect.DEFAULT_MODEL), detect.build_network, detect.LOSSES, detect.DEFAULT_LOSS,
-         detect.make_loss, detect.metrics, ("map50", "map"), detect.predict, augments=False,
+         detect.make_loss, detect.metrics, TASK_METRICS["detect"], detect.predict, augments=False,
          per_image=False, channels_last_cpu=False, epoch_view=detect.epoch_view, right=detect.right,
          default_data="scenes"),
 ]}

@@ -129,3 +129,19 @@ def test_training_page_race_view_renders_starts_and_shows_rows(tmp_path, monkeyp
     assert list(table["model"]) == ["Tiny CNN", "Tiny ViT"] and set(table["images per class"]) == {"10"}
     chart = [c for c in at.get("plotly_chart") if "race_chart" in str(c.proto.id)]
     assert chart, "the race's plot is on the page"
+
+
+def test_picking_the_tiny_vit_moves_the_learning_rate_to_its_own_and_back():
+    """At a CNN's 3e-3 the tiny ViT stays at chance: picking it sets its own rate on the form (as
+    the CLI's --model vit-tiny does); picking a CNN again gives the task's rate back."""
+    from playground.networks.vit import VIT_LR
+    from playground.training import RunConfig
+
+    at = page("train").run()
+    cnn_lr = RunConfig.for_task("classify").lr
+    assert by_key(at.select_slider, "train_lr").value == cnn_lr != VIT_LR
+    by_key(at.selectbox, "train_model").set_value("Tiny ViT").run()
+    assert_ok(at)
+    assert by_key(at.select_slider, "train_lr").value == VIT_LR
+    by_key(at.selectbox, "train_model").set_value(RunConfig().model["preset"]).run()
+    assert by_key(at.select_slider, "train_lr").value == cnn_lr

@@ -166,3 +166,18 @@ def test_a_run_still_training_is_refused(tmp_path):
         reg.stop(rid)
         reg.wait(rid, 60)
     assert predict.load_predictor(rid, tmp_path).predict(_photo(32, 32))["top"]     # stopped: usable
+
+
+def test_runs_are_listed_by_their_tasks_own_result(trained, capsys):
+    """A segment run is judged by its mIoU (its label, the CLI's ``runs`` line), a classify run by
+    its accuracy: the numbers its epoch lines hold, not a validation accuracy a mask never has."""
+    root, cls_id, seg_id = trained
+    seg, cls = runs.find_run(seg_id, root), runs.find_run(cls_id, root)
+    _, seg_epochs, _ = runs.read_metrics(seg.dir)
+    miou = seg_epochs[-1]["val_miou"]
+    assert seg.summary["val_miou"] == miou and f"val mIoU {miou:.3f}" in seg.label
+    assert "accuracy" in cls.label and f"{cls.summary['val_acc']:.1%}" in cls.label
+    assert cli.main(["runs", "--runs-dir", str(root)]) == 0
+    lines = {d["id"]: d for d in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert lines[seg_id]["val_miou"] == miou and "val_dice" in lines[seg_id]
+    assert "val_miou" not in lines[cls_id] and "val_acc" in lines[cls_id]
