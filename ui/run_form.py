@@ -188,9 +188,12 @@ def _task_picked() -> None:
 
 def _network_picked() -> None:
     """The tiny ViT picked: the learning rate moves to its own (at a CNN's it stays at chance);
-    another network picked after it: back to the task's."""
-    vit = st.session_state.get("train_model") == vit_form.CHOICE
-    st.session_state["train_lr"] = vit_form.VIT_LR if vit else task_defaults().lr
+    another network picked while the rate is still the ViT's: back to the task's. A rate the
+    learner set is left alone."""
+    if st.session_state.get("train_model") == vit_form.CHOICE:
+        st.session_state["train_lr"] = vit_form.VIT_LR
+    elif st.session_state.get("train_lr") == vit_form.VIT_LR:
+        st.session_state["train_lr"] = task_defaults().lr
 
 
 def optimizer_column() -> dict:
