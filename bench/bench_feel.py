@@ -10,7 +10,9 @@ and drives /usr/bin/chromium with Playwright. Prints:
   sidebar to the page drawn;
 - each knob's round trip, the median of N: from the input event (pointerdown/keydown, taken in
   the page) to the page having stopped changing after the rerun, as a ratio to the bare app's
-  number input measured the same way in the same run;
+  number input measured the same way in the same run, and to the same kind of widget (a select
+  box, a slider) in a second bare app: a select box's own round trip is ~2x a number input's
+  (its list closes), the floor no page's select box goes under;
 - while a run is watched (Training runs, the live fragment at 2 Hz): chromium's CPU (all its
   processes, /proc) and the server's, the bytes the server sends per tick over the websocket, and
   the steps the loss curve showed at the window's start and end (it must move).
@@ -46,10 +48,20 @@ BARE_APP = '''import streamlit as st
 n = st.number_input("Number", 0, 1000, 10)
 st.write(f"The number is {n}")
 '''
+BARE_WIDGETS = '''import streamlit as st
+st.title("Bare widgets")
+c = st.selectbox("Choice", ["one", "two", "three"])
+v = st.slider("Level", 0.0, 1.0, 0.5, 0.05)
+st.write(f"{c}, {v:.2f}")
+'''
 
 # Installed in each document as it starts (armed: a page's load counts from navigation start);
 # t0 = the last input event while armed; last = the last change to
-# the page's content (elements, text); ran/idle = the script state going running -> notRunning.
+# the page's content (elements, text, text drawn on a canvas); ran/idle = the script state going
+# running -> notRunning. A canvas's children are never drawn: st.dataframe's grid keeps an
+# accessibility copy of its cells there and refreshes it ~200 ms after the canvas shows the new
+# values (measured: canvas text drawn 25-60 ms after the input, that copy 230-260 ms), so
+# changes inside a canvas do not count; the canvas's own drawing does.
 PROBE = """() => {
   if (window.__feel) return;
   const f = window.__feel = {armed: true, t0: 0, last: 0, ran: false, idle: 0};
@@ -62,12 +74,15 @@ PROBE = """() => {
         const s = app() && app().getAttribute('data-test-script-state');
         if (s === 'running') f.ran = true;
         else if (f.ran && !f.idle) f.idle = now;
-      } else if (!(m.target.closest && m.target.closest("[data-testid='stStatusWidget'],header"))) {
-        f.last = now;
+      } else {
+        const el = m.target.nodeType === 1 ? m.target : m.target.parentElement;   // text: its element
+        if (!(el && el.closest("[data-testid='stStatusWidget'],header,canvas"))) f.last = now;
       }
     }
   }).observe(document, {subtree: true, childList: true, characterData: true,
                              attributes: true, attributeFilter: ['data-test-script-state']});
+  const ctx = CanvasRenderingContext2D.prototype, fill = ctx.fillText;
+  ctx.fillText = function (...a) { if (f.armed) f.last = performance.now(); return fill.apply(this, a); };
   for (const ev of ['pointerdown', 'keydown'])
     document.addEventListener(ev, () => { if (f.armed) f.t0 = performance.now(); }, true);
 }"""
@@ -204,15 +219,16 @@ def slider_knob(label: str):
     return run
 
 
-KNOBS = (  # (name, url path, the knob)
-    ("Conv arithmetic: input height", "conv_arithmetic", number_knob("Input height")),
-    ("Conv arithmetic: kernel", "conv_arithmetic", number_knob("Kernel height")),
-    ("Inspector: input size", "network", number_knob("Input height (px)")),
-    ("Inspector: a layer edit", "network", layer_field_knob),
-    ("Look inside: layer", "inside", select_knob("Layer")),
-    ("Look inside: channel", "inside", select_knob("Enlarge channel")),
-    ("Classify: opacity", "classify", slider_knob("Heat-map opacity")),
+KNOBS = (  # (name, url path, the knob, the kind of widget: the bare app's knob of that kind)
+    ("Conv arithmetic: input height", "conv_arithmetic", number_knob("Input height"), "number"),
+    ("Conv arithmetic: kernel", "conv_arithmetic", number_knob("Kernel height"), "number"),
+    ("Inspector: input size", "network", number_knob("Input height (px)"), "number"),
+    ("Inspector: a layer edit", "network", layer_field_knob, "number"),
+    ("Look inside: layer", "inside", select_knob("Layer"), "select"),
+    ("Look inside: channel", "inside", select_knob("Enlarge channel"), "select"),
+    ("Classify: opacity", "classify", slider_knob("Heat-map opacity"), "slider"),
 )
+BARE_KNOBS = {"select": select_knob("Choice"), "slider": slider_knob("Level")}   # in BARE_WIDGETS
 
 
 def knob_times(page, url: str, knob, reps: int, ready: str = "h1") -> list[float]:
@@ -300,7 +316,19 @@ def bare_app(browser, tmp: Path, reps: int) -> dict:
         page.context.close()
     finally:
         stop_server(proc)
-    return {"launch_s": first, "knob_ms": statistics.median(times) * 1000, "knob_all_ms": times}
+    out = {"launch_s": first, "knob_ms": statistics.median(times) * 1000, "knob_all_ms": times,
+           "kind_ms": {"number": statistics.median(times) * 1000}}
+    script = tmp / "bare_widgets.py"
+    script.write_text(BARE_WIDGETS)
+    proc, url, _ = start_server(str(script), tmp / "runs-bare")
+    try:
+        page = new_page(browser)
+        for kind, knob in BARE_KNOBS.items():
+            out["kind_ms"][kind] = statistics.median(knob_times(page, url, knob, reps)) * 1000
+        page.context.close()
+    finally:
+        stop_server(proc)
+    return out
 
 
 def the_app(browser, tmp: Path, reps: int, watch_s: float, knobs: str | None = "") -> dict:
@@ -315,7 +343,7 @@ def the_app(browser, tmp: Path, reps: int, watch_s: float, knobs: str | None = "
             for p in PAGES:
                 link = page.locator("[data-testid='stSidebarNav'] a", has_text=p.title).first
                 visits[p.title] = timed(page, link.click)
-        for name, path, knob in [k for k in KNOBS if knobs is not None and knobs.lower() in k[0].lower()]:
+        for name, path, knob, _ in [k for k in KNOBS if knobs is not None and knobs.lower() in k[0].lower()]:
             try:
                 out["knobs"][name] = knob_times(page, f"{url}/{path}", knob, reps)
             except Exception as e:  # noqa: BLE001 - a knob a page no longer has: say so, go on
@@ -333,6 +361,9 @@ def the_app(browser, tmp: Path, reps: int, watch_s: float, knobs: str | None = "
     return out
 
 
+KIND = {k[0]: k[3] for k in KNOBS}
+
+
 def report(bare: dict, app: dict) -> dict:
     rows = [("launch to first render (s)", f"{app['launch_s']:.2f}", f"bare app {bare['launch_s']:.2f}")]
     rows.append(("server quiet after launch (s)", f"{app['warm_s']:.2f}",
@@ -344,10 +375,13 @@ def report(bare: dict, app: dict) -> dict:
         if isinstance(times, str):
             rows.append((f"knob: {name}", "–", times))
             continue
-        ms = statistics.median(times) * 1000
-        knobs[name] = {"ms": round(ms), "ratio": round(ms / bare["knob_ms"], 2)}
+        ms, kind = statistics.median(times) * 1000, KIND[name]
+        same = bare["kind_ms"][kind]
+        knobs[name] = {"ms": round(ms), "ratio": round(ms / bare["knob_ms"], 2),
+                       "kind": kind, "ratio_same_kind": round(ms / same, 2)}
         rows.append((f"knob: {name} (x bare)", f"{ms / bare['knob_ms']:.2f}",
-                     f"{ms:.0f} ms vs bare {bare['knob_ms']:.0f} ms (median of {len(times)})"))
+                     f"{ms:.0f} ms vs bare {bare['knob_ms']:.0f} ms (median of {len(times)}); "
+                     f"{ms / same:.2f}x a bare {kind} ({same:.0f} ms)"))
     w = app.get("watch")
     if w:
         rows += [("watching: chromium (cores)", f"{w['chromium_cores']:.2f}", f"over {w['seconds']:.0f} s"),
@@ -361,7 +395,8 @@ def report(bare: dict, app: dict) -> dict:
     result = {"launch_s": round(app["launch_s"], 2), "warm_s": round(app["warm_s"], 2), "bare_launch_s": round(bare["launch_s"], 2),
               "first_visit_s": {k: round(v, 2) for k, v in app["first_visit_s"].items()},
               "next_visit_s": {k: round(v, 2) for k, v in app["again_s"].items()},
-              "bare_knob_ms": round(bare["knob_ms"]), "knobs": knobs,
+              "bare_knob_ms": round(bare["knob_ms"]), "bare_kind_ms": {k: round(v) for k, v in bare["kind_ms"].items()},
+              "knobs": knobs,
               "watch": {k: round(v, 3) for k, v in w.items()} if w else None, "cpus": os.cpu_count()}
     print(json.dumps(result))
     return result

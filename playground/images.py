@@ -343,6 +343,14 @@ def overlay(photo: np.ndarray, heat, alpha: float = 0.5, cmap: str = "Turbo",
     """``heat`` (H, W) in [0, 1], coloured with ``cmap``, blended over ``photo`` (H, W, 3 uint8)
     with opacity ``alpha``. The heat map is resized to the photo when sizes differ. ``gray``:
     the photo is turned gray first, so the heat map's colours are not confused with its own."""
+    return blend(overlay_layers(photo, heat, cmap, gray), alpha)
+
+
+def overlay_layers(photo: np.ndarray, heat, cmap: str = "Turbo",
+                   gray: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """The two float32 (H, W, 3) pictures :func:`overlay` blends: the photo (gray) and the heat
+    map coloured at the photo's size. Kept, an opacity change is only :func:`blend` (~1 ms for
+    256 x 256 against ~15 ms for the whole overlay, measured here)."""
     heat = _unit_heat(heat)
     h, w = photo.shape[:2]
     if heat.shape != (h, w):
@@ -353,8 +361,13 @@ def overlay(photo: np.ndarray, heat, alpha: float = 0.5, cmap: str = "Turbo",
     base = photo.astype(np.float32)
     if gray:
         base = np.repeat((base @ np.array([0.299, 0.587, 0.114], dtype=np.float32))[..., None], 3, axis=-1)
-    out = (1 - alpha) * base + alpha * colours.astype(np.float32)
-    return out.round().clip(0, 255).astype(np.uint8)
+    return base, colours.astype(np.float32)
+
+
+def blend(layers: tuple[np.ndarray, np.ndarray], alpha: float) -> np.ndarray:
+    """``overlay_layers``' photo and heat map, the heat map at opacity ``alpha``, as uint8."""
+    base, colours = layers
+    return ((1 - alpha) * base + alpha * colours).round().clip(0, 255).astype(np.uint8)
 
 
 def heat_image(heat, cmap: str = "Turbo") -> np.ndarray:

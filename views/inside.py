@@ -40,6 +40,26 @@ links.share(PAGE)
 
 
 # --------------------------------------------------------------------------------------------
+# Feature maps go to the browser as pictures (PNG bytes, cached on plain inputs): a plotly figure
+# per grid and per enlarged channel cost chromium ~100 ms each to redraw on every change of
+# layer or channel (README "How it feels").
+@st.cache_data(max_entries=64, show_spinner=False)
+def channel_grid(mid: str, digest: str, layer: str, order_by: str, n_show: int,
+                 _a: np.ndarray) -> tuple[list[int], bytes]:
+    """The channels shown (their order) and the tiles as one titled PNG."""
+    order = explain.channel_order(_a, order_by)[:n_show]
+    cols = 8 if n_show > 16 else max(4, min(8, n_show))
+    tiles = fx.feature_image(explain.scale_maps(_a[order]), [f"ch {i}" for i in order], cols=cols)
+    return order, images.to_png(tiles)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def channel_png(mid: str, digest: str, layer: str, ch: int, _a: np.ndarray) -> bytes:
+    """One channel, scaled to its own range, enlarged (crisp pixels) as a PNG."""
+    scaled = explain.scale_maps(_a[ch][None])[0]
+    return images.to_png(images.upscale((scaled * 255).round().astype(np.uint8), 448))
+
+
 @st.fragment
 def maps_section() -> None:
     """A layer, an order, a channel: each reruns this tab only."""
@@ -59,15 +79,12 @@ def maps_section() -> None:
         C, H, W = a.shape
         links.take(PAGE, "count", range(1, min(C, 64) + 1))
         n_show = c3.slider("Channels shown", 1, min(C, 64), min(C, 32), key="fm_count") if C > 1 else 1
-        order = explain.channel_order(a, order_by)[:n_show]
+        order, grid = channel_grid(mid, pic.digest, layer, order_by, n_show, a)
         kind = type(lm.model.get_submodule(layer)).__name__
         st.markdown(f"**{layer}** ({kind}) outputs **{C} channels of {H} x {W}** "
                     f"({fmt_int(C * H * W)} numbers). Each tile is one channel, scaled to its own "
                     "range: white = its largest value, black = its smallest.")
-        scaled = explain.scale_maps(a[order])
-        cols = 8 if n_show > 16 else max(4, min(8, n_show))
-        st.plotly_chart(fx.feature_grid(scaled, [f"ch {i}" for i in order],
-                                        cols=cols), key="fm_grid", width="stretch")
+        st.image(grid, width="content")
         e1, e2 = st.columns([1, 2])
         with e1:
             links.take(PAGE, "channel", order)
@@ -79,9 +96,8 @@ def maps_section() -> None:
                         "positions above zero.")
             st.image(images.upscale(prep.shown), caption="the photo, as the model sees it", width="stretch")
         with e2:
-            big = fx.image(explain.scale_maps(m[None])[0],
-                           title=f"{layer}, channel {ch} ({H} x {W})", height=460)
-            st.plotly_chart(big, key="fm_big", width="stretch")
+            st.image(channel_png(mid, pic.digest, layer, ch, a), width="stretch",
+                     caption=f"{layer}, channel {ch} ({H} x {W})")
     with st.expander("What am I looking at?"):
         st.markdown(
             "A conv layer slides each of its filters over its input and writes one **channel** "

@@ -200,13 +200,24 @@ def _text(s: str) -> str:
     return html.escape(str(s), quote=False)
 
 
-def block_diagram(summary: Summary, per_line: int = 7) -> go.Figure:
-    """Input HxWxC -> Conv+ReLU -> Pool -> ... -> FC -> classes, shapes written on the arrows;
-    long networks wrap onto several lines. Hover a box for the layers it stands for."""
+def diagram_items(summary: Summary) -> list[Box]:
+    """The diagram's boxes: the input, the network's (folded) boxes, the classes."""
     items = [Box("Input", tuple(summary.input_shape), "input", 0, "the image")] + fold(boxes(summary))
     if summary.error is None and summary.output_shape and len(summary.output_shape) == 1:
         items.append(Box(f"{summary.output_shape[0]:,}<br>classes", None, "fc", 0, "one score per class"))
-    per_line = max(2, math.ceil(len(items) / math.ceil(len(items) / per_line)))   # balanced lines
+    return items
+
+
+def balanced(n: int, per_line: int) -> int:
+    """Boxes per line so that ``n`` boxes fill their lines evenly, at most ``per_line``."""
+    return max(2, math.ceil(n / math.ceil(n / per_line)))
+
+
+def block_diagram(summary: Summary, per_line: int = 7) -> go.Figure:
+    """Input HxWxC -> Conv+ReLU -> Pool -> ... -> FC -> classes, shapes written on the arrows;
+    long networks wrap onto several lines. Hover a box for the layers it stands for."""
+    items = diagram_items(summary)
+    per_line = balanced(len(items), per_line)
     fig = go.Figure()
     shapes: list[dict] = []
     notes: list[dict] = []
@@ -302,3 +313,61 @@ def receptive_field_figure(summary: Summary) -> go.Figure:
     fig.update_layout(height=330, margin=dict(l=10, r=10, t=20, b=40), plot_bgcolor="white",
                       showlegend=False)
     return fig
+
+
+# ------------------------------------------------------------------------------------------
+# The same diagram as inline SVG (what the inspector shows). As a plotly figure it was redrawn in
+# chromium on every knob of the page (~5,700 DOM changes, most of a ~400 ms round trip, measured
+# with bench/bench_feel.py); as SVG text the browser draws it like a paragraph.
+# ------------------------------------------------------------------------------------------
+SVG_BOX, SVG_GAP, SVG_LINE = 110, 80, 120      # box width, arrow length, line step (px)
+
+
+def _svg_lines(label: str) -> list[tuple[str, bool]]:
+    """A plotly-style label ('<b>Conv</b><br>...') as lines of (escaped text, small)."""
+    small = label.split("<span", 1)
+    lines = [(t, False) for t in small[0].replace("<b>", "").replace("</b>", "").split("<br>") if t]
+    if len(small) > 1:
+        inner = small[1].split(">", 1)[1].replace("</span>", "")
+        lines += [(t, True) for t in inner.split("<br>") if t]
+    return lines
+
+
+def diagram_svg(summary: Summary, per_line: int = 7) -> str:
+    """:func:`block_diagram` as an ``<svg>`` string: the same boxes, colours, shapes on the
+    arrows and wrapped lines; each box's ``<title>`` is its hover text."""
+    items = diagram_items(summary)
+    per_line = balanced(len(items), per_line)
+    step, n_lines = SVG_BOX + SVG_GAP, math.ceil(len(items) / per_line)
+    left = 20 if n_lines == 1 else SVG_GAP       # room for the arrow that wraps onto a line
+    width, height = left + max(per_line, 6) * step - SVG_GAP + 10, n_lines * SVG_LINE - 40
+    parts = [f"<svg viewBox='0 0 {width} {height}' xmlns='http://www.w3.org/2000/svg' role='img' "
+             "style='width:100%;height:auto;font-family:sans-serif' aria-label='the network, box by box'>",
+             "<defs><marker id='nd-arrow' viewBox='0 0 10 10' refX='9' refY='5' markerWidth='7' "
+             "markerHeight='7' orient='auto'><path d='M0,0L10,5L0,10z' fill='#444'/></marker></defs>"]
+    for i, box in enumerate(items):
+        line, col = divmod(i, per_line)
+        x, y = left + col * step, 20 + line * SVG_LINE        # the box's top-left
+        color = COLORS.get(box.kind, COLORS["other"])
+        err = box.kind == "error"
+        label = f"<b>{box.label}</b><br>does not fit" if err else f"<b>{_two_lines(box.label)}</b>" + (
+            "<br><span>" + "<br>".join(box.sub.split(", ")) + "</span>" if box.sub else "")
+        lines = _svg_lines(label)
+        title = box.detail.replace("<br>", "&#10;")
+        parts.append(f"<g class='box'><title>{title}</title><rect x='{x}' y='{y}' width='{SVG_BOX}' "
+                     f"height='78' rx='3' fill='{color}' stroke='{'#9B1C1C' if err else color}' "
+                     f"stroke-width='{4 if err else 1}'/>")
+        y0 = y + 39 - 8 * (len(lines) - 1)
+        for k, (t, sm) in enumerate(lines):
+            parts.append(f"<text x='{x + SVG_BOX / 2}' y='{y0 + 16 * k + 5}' text-anchor='middle' "
+                         f"fill='white' font-size='{11 if sm else 14}' font-weight='{400 if sm else 700}'>{t}</text>")
+        parts.append("</g>")
+        if i + 1 < len(items):
+            txt = shape_text(box.shape) if box.shape is not None else "?"
+            nline = (i + 1) // per_line
+            x1, yy = (x + step, y + 39) if nline == line else (left, 20 + nline * SVG_LINE + 39)
+            x0 = x + SVG_BOX if nline == line else 2
+            parts.append(f"<line x1='{x0}' y1='{yy}' x2='{x1 - 2}' y2='{yy}' stroke='#444' stroke-width='2' "
+                         f"marker-end='url(#nd-arrow)'/><text x='{(x0 + x1) / 2}' y='{yy - 6}' "
+                         f"text-anchor='middle' font-size='13' fill='#111'>{txt}</text>")
+    return "".join(parts) + "</svg>"

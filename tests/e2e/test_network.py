@@ -31,7 +31,7 @@ def test_pick_edit_break_fix(goto, page):
     assert table.count() == 1
     assert page.get_by_text("The shapes stop fitting").count() == 0
     # the course's TinyVGG: 64x64x3 in, 13x13x10 before the classifier
-    assert page.locator("[data-testid='stPlotlyChart']").first.inner_text().count("13x13x10") >= 1
+    assert page.locator("[data-testid='net-diagram']").first.inner_text().count("13x13x10") >= 1   # the diagram
 
     # edit a layer: conv1 makes 12 feature maps instead of 10 -> conv2 (in=10) no longer fits
     assert page.get_by_role("combobox", name="Edit a layer", exact=True).input_value().startswith("conv1")

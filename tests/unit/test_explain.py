@@ -282,8 +282,12 @@ def test_figures_hold_the_data_they_are_given():
     m, corners = fx.mosaic(tiles, cols=4, gap=1, fill=-1.0)
     assert m.shape == (3 * 5 - 1, 4 * 5 - 1) and corners[5] == (5, 5)
     assert (m[5:9, 5:9] == tiles[5]).all() and m[4, 0] == -1.0
-    grid = fx.feature_grid(tiles, [f"ch {i}" for i in range(10)], cols=4)
-    assert len(grid.data) == 1 and [a.text for a in grid.layout.annotations][:2] == ["ch 0", "ch 1"]
+    grid = fx.feature_image(tiles, [f"ch {i}" for i in range(10)], cols=4, min_px=8)
+    untitled = fx.feature_image(tiles, [""] * 10, cols=4, min_px=8)
+    top = fx.TITLE_PX + 6                                  # tiles enlarged x2, a title above each row
+    assert grid.dtype == np.uint8 and grid.shape == untitled.shape == (top + 3 * (8 + 2 + top) - 2 - top, 4 * 10 - 2)
+    assert (grid[top:top + 8, 10:18] == round(255 * 1 / 9)).all()             # tile 1, crisp
+    assert (untitled[:top] == 255).all() and (grid[:top, :8] < 128).any()     # "ch 0" is written
 
     w = torch.randn(6, 3, 3)
     wg = fx.weight_grid(w, [f"in ch {i}" for i in range(6)], cols=3)

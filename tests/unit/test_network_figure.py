@@ -82,3 +82,18 @@ def test_names_in_figures_are_text():
     fig = fig_net.fc_comparison_figure(s)
     labels = " ".join(fig.data[0].y)
     assert "<a " not in labels and "<img" not in labels and "&lt;a href" in labels
+
+
+def test_the_svg_diagram_draws_the_same_boxes_as_text():
+    """The inspector shows the diagram as inline SVG: one box per diagram item, shapes on the
+    arrows, the failing layer marked, well-formed (names are escaped text)."""
+    import xml.etree.ElementTree as ET
+
+    s = summarize(deep_spec(500, vary=True, break_at=300))
+    svg = fig_net.diagram_svg(s)
+    root = ET.fromstring(svg)                                   # well-formed XML
+    ns = "{http://www.w3.org/2000/svg}"
+    assert len(root.findall(f"{ns}g")) == len(fig_net.diagram_items(s))
+    texts = [t.text for t in root.iter(f"{ns}text")]
+    assert "does not fit" in texts and any(t and t.endswith("more") for t in texts)
+    assert fig_net.shape_text(tuple(s.input_shape)) in texts    # the input's shape on its arrow
