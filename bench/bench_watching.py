@@ -36,14 +36,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(runs_dir: Path, gc_on: bool) -> tuple[subprocess.Popen, str]:
+def start_server(runs_dir: Path, gc_on: bool, root: Path = ROOT) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {**os.environ, "PLAYGROUND_RUNS_DIR": str(runs_dir), "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true", "--server.fileWatcherType", "none",
          "--browser.gatherUsageStats", "false", "--runner.postScriptGC", "true" if gc_on else "false"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 90
     while time.time() < deadline:
@@ -170,6 +170,107 @@ def report(name: str, alone: list[float], watched: list[float]) -> None:
     BROWSER_CPU.clear()
 
 
+# ------------------------------------------------------------------- --browser: this build vs before
+class Ticks:
+    """What the server sends a tab, decoded: messages, bytes, and per element path whether its
+    delta differs from the previous one at that path."""
+
+    def __init__(self) -> None:
+        self.on, self.n, self.bytes, self.elements, self.changed, self.runs = False, 0, 0, 0, 0, 0
+        self.last: dict[tuple, bytes] = {}
+
+    def frame(self, payload) -> None:
+        if not self.on or isinstance(payload, str):
+            return
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        self.n, self.bytes = self.n + 1, self.bytes + len(payload)
+        msg = ForwardMsg()
+        msg.ParseFromString(payload)
+        self.runs += msg.WhichOneof("type") == "script_finished"    # a fragment's rerun is over
+        if msg.WhichOneof("type") == "delta" and msg.delta.WhichOneof("type") == "new_element":
+            path, body = tuple(msg.metadata.delta_path), msg.delta.SerializeToString()
+            self.elements += 1
+            self.changed += self.last.get(path, body) != body
+            self.last[path] = body
+
+
+def perf(cdp) -> dict[str, float]:
+    return {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
+
+
+def open_build(browser, root: Path, runs_dir: Path) -> dict:
+    """One build's server with a long run started from the browser, its tab left on about:blank."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from bench_feel import new_page, start_long_run   # the same long run as bench_feel's watching
+
+    proc, url = start_server(runs_dir, False, root)
+    page = new_page(browser)
+    ticks = Ticks()
+    page.on("websocket", lambda ws: ws.on("framereceived", ticks.frame))
+    start_long_run(page, url)
+    page.goto("about:blank")
+    return {"proc": proc, "url": url, "page": page, "ticks": ticks, "cdp": page.context.new_cdp_session(page),
+            "windows": []}
+
+
+def watch_window(b: dict, phase: float) -> None:
+    page, ticks, cdp = b["page"], b["ticks"], b["cdp"]
+    page.goto(f"{b['url']}/train")
+    page.get_by_text("Loss while training").first.wait_for(timeout=60_000)
+    page.wait_for_timeout(2500)                       # the page's load is not a tick
+    cdp.send("Performance.enable")
+    m0, c0, t0 = perf(cdp), tree_cpu_seconds(os.getpid(), "chrom"), time.time()
+    n0, b0, e0, ch0, r0 = ticks.n, ticks.bytes, ticks.elements, ticks.changed, ticks.runs
+    ticks.on = True
+    page.wait_for_timeout(phase * 1000)               # (Playwright delivers the frames meanwhile)
+    ticks.on = False
+    m1, dt = perf(cdp), time.time() - t0
+    cores = (tree_cpu_seconds(os.getpid(), "chrom") - c0) / dt
+    per_tick = 2 * dt
+    b["windows"].append({
+        "cores": cores, "messages": (ticks.n - n0) / per_tick, "bytes": (ticks.bytes - b0) / per_tick,
+        "elements": (ticks.elements - e0) / per_tick, "changed": (ticks.changed - ch0) / per_tick,
+        "runs_per_s": (ticks.runs - r0) / dt,
+        "script_ms": 1000 * (m1["ScriptDuration"] - m0["ScriptDuration"]) / per_tick,
+        "layout_ms": 1000 * (m1["LayoutDuration"] + m1["RecalcStyleDuration"]
+                             - m0["LayoutDuration"] - m0["RecalcStyleDuration"]) / per_tick,
+        "load": os.getloadavg()[0]})
+    page.goto("about:blank")
+
+
+def browser_report(name: str, windows: list[dict]) -> None:
+    def span(key: str, fmt: str) -> str:
+        vals = [w[key] for w in windows]
+        return f"{min(vals):{fmt}}-{max(vals):{fmt}}"
+    print(f"{name}: chromium {span('cores', '.3f')} of a core; {span('messages', '.1f')} websocket messages and "
+          f"{span('bytes', ',.0f')} bytes a tick; {span('elements', '.1f')} elements a tick of which "
+          f"{span('changed', '.1f')} changed; chromium script {span('script_ms', '.1f')} ms and style+layout "
+          f"{span('layout_ms', '.1f')} ms a tick; {span('runs_per_s', '.1f')} fragment reruns a second (2 Hz live "
+          f"+ the slower ones: 2.75 when the server keeps pace) (load {span('load', '.1f')})")
+
+
+def compare_builds(browser, before: str, phase: float, pairs: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        old = Path(tmp) / "before"
+        old.mkdir()
+        archive = subprocess.run(["git", "archive", before], cwd=ROOT, capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(old)], input=archive, check=True)
+        builds = {}
+        try:
+            builds[f"before ({before})"] = open_build(browser, old, Path(tmp) / "runs-before")
+            builds["this build"] = open_build(browser, ROOT, Path(tmp) / "runs-now")
+            for _ in range(pairs):                    # in turn: other load hits both alike
+                for b in builds.values():
+                    watch_window(b, phase)
+        finally:
+            for b in builds.values():
+                b["proc"].terminate()
+                b["proc"].wait(15)
+        for name, b in builds.items():
+            browser_report(name, b["windows"])
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="training speed: watched vs nobody watching")
     ap.add_argument("--phase", type=float, default=12.0, help="seconds per phase")
@@ -177,6 +278,9 @@ def main(argv=None) -> int:
     ap.add_argument("--compare-gc", action="store_true", help="also measure with postScriptGC on")
     ap.add_argument("--server-only", action="store_true",
                     help="also measure the page re-run in-process (AppTest) with no browser")
+    ap.add_argument("--browser", action="store_true",
+                    help="chromium's CPU and the bytes per tick while watching: this build against --before")
+    ap.add_argument("--before", default="HEAD", help="the commit to compare with (--browser)")
     args = ap.parse_args(argv)
     if not Path(CHROMIUM).exists():
         raise SystemExit(f"{CHROMIUM} not found (apt-get install chromium)")
@@ -185,6 +289,12 @@ def main(argv=None) -> int:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
                                     args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+        if args.browser:
+            compare_builds(browser, args.before, args.phase, args.pairs)
+            browser.close()
+            print(f"note: {os.cpu_count()} cores shared with whatever else runs (load above); both builds "
+                  "train a run the whole time, watched in turn")
+            return 0
         alone, watched = measure(browser, False, args.phase, args.pairs)
         report("postScriptGC off (the app's config)", alone, watched)
         if args.compare_gc:

@@ -1,14 +1,22 @@
 """The Watch view's live parts, paced for the browser: a watched run redraws twice a second, and
 what a tick sends is what the browser has to draw.
 
-Measured with bench/bench_feel.py (headless chromium on a 2-core machine, a run watched at 2 Hz):
-the whole live panel in one 0.5 s fragment, loss curve included, cost chromium 0.42-0.45 of a
-core and 24-27 kB per tick. The numbers (status, metrics, progress) stay at 2 Hz; the loss curve,
-a plotly figure that the browser lays out again on each update, has its own fragment at
-CHART_EVERY_S with the coach's findings (slow to change, long texts); the epoch curves and the
-learning rate refresh at SLOW_EVERY_S. With the numbers alone at 2 Hz chromium used 0.15 of a core
-and 4.2 kB a tick (25 websocket messages, one per element). The six numbers are one line of HTML
-(``numbers``), not six st.metric in six columns: 13 elements a tick become one.
+Measured in headless chromium on a 2-core machine (bench/bench_watching.py --browser, scratch
+apps with one 2 Hz fragment each, same run): an empty 2 Hz fragment costs chromium 0.035-0.046 of
+a core (each rerun sends new_session, status and script_finished messages whatever it draws); one
+markdown element that changes 0.055-0.069; st.progress alone 0.105-0.124 (its bar animates its
+width on every update); the same bar as a div in the numbers' HTML 0.057-0.061. A plotly line of
+400 points redrawn at 2 Hz 0.15-0.18, st.line_chart 0.21-0.23, an inline SVG path 0.055-0.067.
+
+So the 2 Hz fragment holds one element: the numbers and the progress bar as one block of HTML
+(``numbers``). The run's name, status and Stop are drawn with the page (a status change reruns it,
+see views/train.py); the loss curve and the coach's findings have their own fragment at
+CHART_EVERY_S; the epoch curves and the learning rate refresh at SLOW_EVERY_S (the learning rate
+drawn to the last finished epoch: ``lr_steps``). Against the previous build in the same run
+(bench_watching.py --browser, four runs, load 5-11): 7.6-9 websocket messages and 3.4-5.2 kB a
+tick (was 13-16, 6.0-8.1 kB), 1.4 elements a tick (was 4.5-5.7), chromium 0.14-0.20 of a core
+(was 0.16-0.21): the 0.15 aimed at is reached in some runs only. What is left is mostly the cost
+of a rerun as such (2.75 fragment reruns a second) and the loss curve's redraw every 2 s.
 """
 from __future__ import annotations
 
@@ -17,30 +25,44 @@ from collections.abc import Sequence
 
 import streamlit as st
 
-from playground import training
+from playground import runs, training
 from playground.figures import training as figs
 from ui import plot
 
-NUMBERS_EVERY_S = 0.5   # status, metrics, progress bar, Stop
+NUMBERS_EVERY_S = 0.5   # the numbers and the progress bar
 CHART_EVERY_S = 2.0     # the loss curve
 SLOW_EVERY_S = 4.0      # epoch curves and the learning rate
 
 
 NUMBERS_CSS = ("<style>.pg-nums{display:flex;flex-wrap:wrap;gap:0.4rem 2.2rem;margin:0.2rem 0 0.6rem 0}"
                ".pg-nums .l{display:block;font-size:0.85rem;color:#6c757d}"
-               ".pg-nums .v{font-size:1.6rem;font-weight:600;font-variant-numeric:tabular-nums}</style>")
+               ".pg-nums .v{font-size:1.6rem;font-weight:600;font-variant-numeric:tabular-nums}"
+               ".pg-bar{height:0.5rem;border-radius:0.25rem;background:rgba(151,166,195,0.25);margin-top:0.3rem}"
+               ".pg-bar>div{height:100%;border-radius:0.25rem;background:#ff4b4b}"
+               ".pg-bar-t{font-size:0.9rem;margin:0.25rem 0 0.6rem 0}</style>")
 
 
-def numbers_html(items: Sequence[tuple[str, str, str | None]]) -> str:
-    """(label, value, help) -> one line of labelled numbers (help as the label's tooltip)."""
+def progress_html(fraction: float, text: str) -> str:
+    """A progress bar with its text: a plain div, no transition (st.progress animates each update)."""
+    pct = 100.0 * min(1.0, max(0.0, fraction))
+    return (f"<div class='pg-bar' role='progressbar' aria-valuenow='{pct:.0f}' aria-valuemin='0' "
+            f"aria-valuemax='100'><div style='width:{pct:.1f}%'></div></div>"
+            f"<div class='pg-bar-t'>{html.escape(text)}</div>")
+
+
+def numbers_html(items: Sequence[tuple[str, str, str | None]],
+                 progress: tuple[float, str] | None = None) -> str:
+    """(label, value, help) -> one line of labelled numbers (help as the label's tooltip), then
+    ``progress`` = (fraction done, text) as a bar under them."""
     cells = "".join(f"<div><span class='l' title='{html.escape(h or '', quote=True)}'>{html.escape(label)}</span>"
                     f"<span class='v'>{html.escape(value)}</span></div>" for label, value, h in items)
-    return f"{NUMBERS_CSS}<div class='pg-nums'>{cells}</div>"
+    bar = progress_html(*progress) if progress is not None else ""
+    return f"{NUMBERS_CSS}<div class='pg-nums'>{cells}</div>{bar}"
 
 
-def numbers(items: Sequence[tuple[str, str, str | None]]) -> None:
-    """The run's numbers as one element (a tick sends one delta, the browser lays out one line)."""
-    st.markdown(numbers_html(items), unsafe_allow_html=True)
+def numbers(items: Sequence[tuple[str, str, str | None]], progress: tuple[float, str] | None = None) -> None:
+    """The run's numbers and progress as one element (a tick sends one delta)."""
+    st.markdown(numbers_html(items, progress), unsafe_allow_html=True)
 
 
 def classes_of(view: dict) -> int:
@@ -51,6 +73,19 @@ def advice_of(view: dict) -> list:
     """The coach's findings on the run's records so far (training.diagnose)."""
     return training.diagnose(view["steps"], view["epochs"], classes_of(view), status=view["status"],
                              error=view["error"], steps_per_epoch=view["info"].get("steps_per_epoch"))
+
+
+def lr_steps(view: dict) -> list[dict]:
+    """The step records the live learning-rate chart draws: while the run goes, those up to the
+    last finished epoch (all of them before the first ends), so that the slow fragment's re-sends
+    are identical within an epoch: a plotly chart re-sent unchanged cost chromium about what a
+    markdown element does, a changed one ~0.08 of a core-second per redraw (scratch apps, above)."""
+    steps, epochs = view["steps"], view["epochs"]
+    status = runs.STATUSES.get(view["status"])
+    if not epochs or status is None or not status.going:
+        return steps
+    end = epochs[-1].get("step")
+    return [s for s in steps if end is None or s["step"] <= end] or steps
 
 
 def coach_and_loss(view: dict | None) -> None:

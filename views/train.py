@@ -143,50 +143,58 @@ def _view(run_id: str) -> tuple[dict | None, runs.RunInfo | None]:
     return (runs.load_view(info), info) if info is not None else (None, None)
 
 
-def live_panel(run_id: str, allowed: bool = True) -> None:
+def live_heading(run_id: str, allowed: bool) -> None:
+    """The run's name and status, where it trains, and Stop: drawn with the page, not at 2 Hz
+    (ui/watch.py: a tick sends one element); live_panel reruns the page when the status changes."""
     view, info = _view(run_id)
     if view is None:
-        st.warning("This run's folder is gone.")
         return
-    name = view["config"].get("name") or run_id
     status = view["status"]
+    st.session_state.setdefault("train_drawn_status", {})[run_id] = status
     going = runs.STATUSES[status].going if status in runs.STATUSES else False
-    prog, steps, epochs = view["progress"], view["steps"], view["epochs"]
-    st.markdown(f"### {plain(name)} &nbsp; {_badge(status)}")   # a name is text, never Markdown
+    c1, c2 = st.columns([5, 1], vertical_alignment="bottom")
+    name = view["config"].get("name") or run_id
+    c1.markdown(f"### {plain(name)} &nbsp; {_badge(status)}")   # a name is text, never Markdown
+    if going and allowed:   # someone else's run in class mode: no Stop (the registry refuses it too)
+        c2.button("Stop", key=f"train_stop_{run_id}", on_click=_stop, args=(run_id,), type="primary",
+                  icon=":material/stop:", width="stretch")
     where = view["info"].get("gpus")
     world = view["info"].get("world_size") or 1
     if where is not None:
         st.caption(f"Trains on {runs.placement.label(where)}" + (f" ({world} processes)" if world > 1 else ""))
     if info is not None and info.remote:
         st.caption(f"Trained by another process (pid {info.pid}); followed through its metrics file.")
+
+
+def live_panel(run_id: str) -> None:
+    """The numbers and the progress bar, one element (the 2 Hz fragment: ui/watch.py says why)."""
+    view, _ = _view(run_id)
+    if view is None:
+        st.warning("This run's folder is gone.")
+        return
+    status = view["status"]
+    if st.session_state.get("train_drawn_status", {}).get(run_id, status) != status:
+        st.rerun(scope="app")      # the heading, Stop and the other panels follow the new status
+    going = runs.STATUSES[status].going if status in runs.STATUSES else False
+    prog, steps, epochs = view["progress"], view["steps"], view["epochs"]
     sm = training.smooth([s["loss"] for s in steps if math.isfinite(s["loss"])])
     last = epochs[-1] if epochs else {}
     ips = prog.get("images_per_second") if going else last.get("images_per_second")
+    total = prog.get("total_steps") or 0
+    bar = ((min(1.0, (prog.get("step") or 0) / total) if total else 0.0,
+            f"step {fmt_int(prog.get('step') or 0)} of {fmt_int(total)} · {view['message']}") if going else None)
     watch.numbers([
         ("Epoch", f"{prog.get('epoch', 0):.1f} / {prog.get('epochs') or view['config'].get('epochs', '?')}", None),
         ("Train loss", f"{sm[-1]:.3f}" if sm else "–", "smoothed over recent steps"),
         _headline(view["config"].get("task"), last),
         ("Images / s", fmt_int(ips) if ips else "–", None),
         ("Elapsed", _fmt_secs(prog.get("elapsed")), None),
-        ("Time left", _fmt_secs(prog.get("eta")) if going else "–", None)])
-    total = prog.get("total_steps") or 0
-    if going:
-        c1, c2 = st.columns([5, 1], vertical_alignment="center")
-        c1.progress(min(1.0, (prog.get("step") or 0) / total) if total else 0.0,
-                    text=f"step {fmt_int(prog.get('step') or 0)} of {fmt_int(total)} · {view['message']}")
-        if allowed:   # someone else's run in class mode: no Stop (the registry refuses it too)
-            c2.button("Stop", key=f"train_stop_{run_id}", on_click=_stop, args=(run_id,), type="primary",
-                      icon=":material/stop:", width="stretch")
+        ("Time left", _fmt_secs(prog.get("eta")) if going else "–", None)], progress=bar)
     if status == "failed" and view["error"]:
         show_error(view["error"], detail=view.get("error_detail") or None)
     # the coach's findings change slowly: they are drawn with the loss curve (chart_panel)
     if not steps:
         st.info("Waiting for the first training step ..." if going else "This run has no metrics.")
-        return
-    if going != (st.session_state.get("train_was_going", {}).get(run_id, going)):
-        st.session_state.setdefault("train_was_going", {})[run_id] = going
-        st.rerun(scope="app")
-    st.session_state.setdefault("train_was_going", {})[run_id] = going
 
 
 def chart_panel(run_id: str) -> None:
@@ -195,7 +203,7 @@ def chart_panel(run_id: str) -> None:
 
 
 def slow_panel(run_id: str) -> None:
-    """Epoch curves and the learning rate: they change slowly, so they refresh every 3 s."""
+    """Epoch curves and the learning rate: they change once an epoch (ui/watch.py: lr_steps)."""
     view, _ = _view(run_id)
     if view is None or not view["steps"]:
         return
@@ -204,7 +212,7 @@ def slow_panel(run_id: str) -> None:
         left.plotly_chart(plot.lean(figs.epoch_curves(view["epochs"])), key="train_epoch_chart", width="stretch")
     else:
         left.info("Validation loss and accuracy appear after the first epoch.")
-    right.plotly_chart(plot.lean(figs.live_lr(view["steps"])), key="train_lr_chart", width="stretch")
+    right.plotly_chart(plot.lean(figs.live_lr(watch.lr_steps(view))), key="train_lr_chart", width="stretch")
     task_views.task_panel(runs.runs_dir() / run_id, view)     # a segment run: the mask strip
 
 
@@ -286,7 +294,8 @@ def watch_view() -> None:
         c2.button("Resume", key="train_resume", on_click=_resume, args=(run_id,), width="stretch",
                   icon=":material/resume:", help="Continue from the last checkpoint (end of the last epoch).")
     going = info.status in runs.STATUSES and runs.STATUSES[info.status].going
-    st.fragment(run_every=watch.NUMBERS_EVERY_S if going else None)(live_panel)(run_id, allowed)
+    live_heading(run_id, allowed)
+    st.fragment(run_every=watch.NUMBERS_EVERY_S if going else None)(live_panel)(run_id)
     st.fragment(run_every=watch.CHART_EVERY_S if going else None)(chart_panel)(run_id)
     st.fragment(run_every=watch.SLOW_EVERY_S if going else None)(slow_panel)(run_id)
     if info.status == "finished":
