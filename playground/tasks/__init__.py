@@ -59,7 +59,7 @@ class Task:
     # the Training page's picture of each epoch (see the module's docstring); None: no picture
     epoch_view: Callable[..., dict[str, Any]] | None = None
     # the loop's train_acc: right(outputs, targets) -> int64 tensor [right, counted]; classify and
-    # segment: argmax == target (labels, pixels); detect: each cell's objectness
+    # segment: top class == target (labels, pixels); detect: each cell's objectness
     right: Callable[..., Any] = classify.right
     # the data a run of this task trains on when none is named (the CLI's --data)
     default_data: str = "shapes"
@@ -76,7 +76,7 @@ TASKS: dict[str, Task] = {t.key: t for t in [
          lambda: dict(segment.DEFAULT_MODEL), segment.build_network, segment.LOSSES,
          segment.DEFAULT_LOSS, segment.make_loss, segment.metrics, TASK_METRICS["segment"], segment.predict,
          augments=False, per_image=False, channels_last_cpu=False, epoch_view=segment.epoch_view,
-         run_defaults=segment.RUN_DEFAULTS),
+         right=segment.right, run_defaults=segment.RUN_DEFAULTS),
     Task("detect", "Detect", "a box and a class for every object", detect.load_data,
          lambda: dict(detect.DEFAULT_MODEL), detect.build_network, detect.LOSSES, detect.DEFAULT_LOSS,
          detect.make_loss, detect.metrics, TASK_METRICS["detect"], detect.predict, augments=False,

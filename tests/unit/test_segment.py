@@ -111,6 +111,32 @@ def test_metrics_accumulate_over_batches_like_one_call():
     assert c.compute()["miou"] == pytest.approx(a["miou"])
 
 
+def test_miou_and_per_class_from_one_state_equal_torchmetrics_own_two_metrics():
+    from torchmetrics.segmentation import MeanIoU
+
+    g = torch.Generator().manual_seed(2)
+    ours = SegmentMetrics(5)
+    kw = {"num_classes": 5, "input_format": "index"}
+    mean, per = MeanIoU(**kw), MeanIoU(per_class=True, **kw)
+    for n in (3, 1, 4):       # classes 0-3 only in the targets, 4 predicted now and then
+        t = torch.randint(0, 4, (n, 8, 8), generator=g)
+        p = torch.where(torch.rand(n, 8, 8, generator=g) < 0.6, t, torch.randint(0, 5, (n, 8, 8), generator=g))
+        ours.update(p, t)
+        mean.update(p, t)
+        per.update(p, t)
+    r = ours.compute()
+    assert r["miou"] == pytest.approx(float(mean.compute()), abs=1e-6)
+    assert r["iou_per_class"] == pytest.approx([None if v < 0 else v for v in per.compute().tolist()], abs=1e-6)
+
+
+def test_train_accuracy_counts_the_top_class_of_every_pixel():
+    g = torch.Generator().manual_seed(3)
+    out, y = torch.randn(4, 6, 8, 8, generator=g), torch.randint(0, 6, (4, 8, 8), generator=g)
+    right, counted = TASKS["segment"].right(out, y).tolist()
+    assert (right, counted) == (int((out.argmax(1) == y).sum()), 4 * 8 * 8)
+    assert TASKS["segment"].predict(out, list("abcdef"))[0]["mask"].equal(out[0].argmax(0))
+
+
 def test_dice_loss_gradient_flows_and_a_perfect_answer_scores_near_zero():
     torch.manual_seed(0)
     logits = torch.randn(2, 3, 8, 8, requires_grad=True)
