@@ -8,7 +8,8 @@ and drives /usr/bin/chromium with Playwright. Prints:
 - when the server went quiet after launch (its warm-up over: under 0.1 of a core for 0.5 s);
 - each page's first visit (ui/pages.py), after that, and its next visit: from the click in the
   sidebar to the page drawn;
-- each knob's round trip, the median of N: from the input event (pointerdown/keydown, taken in
+- each knob's round trip, the median of N, and the websocket messages one change makes the server
+  send (each is work for chromium; a count, steady under load): from the input event (pointerdown/keydown, taken in
   the page) to the page having stopped changing after the rerun, as a ratio to the bare app's
   number input measured the same way in the same run, and to the same kind of widget (a select
   box, a slider) in a second bare app: a select box's own round trip is ~2x a number input's
@@ -231,10 +232,22 @@ KNOBS = (  # (name, url path, the knob, the kind of widget: the bare app's knob 
 BARE_KNOBS = {"select": select_knob("Choice"), "slider": slider_knob("Level")}   # in BARE_WIDGETS
 
 
-def knob_times(page, url: str, knob, reps: int, ready: str = "h1") -> list[float]:
+def frame_counter(page) -> dict:     # the websocket messages the server sends (every socket)
+    count = {"n": 0}
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda _: count.update(n=count["n"] + 1)))
+    return count
+
+
+def knob_times(page, url: str, knob, reps: int, ready: str = "h1", count: dict | None = None) -> list[float]:
+    """The knob's round trips; with ``count`` (a frame_counter), count["per_change"]: the messages
+    one change makes the server send (chromium handles each; a count does not move with load)."""
     open_page(page, url, ready)
     knob(page, 0)                   # the first change pays for first use: not counted
-    return [knob(page, i + 1) for i in range(reps)]
+    n0 = count["n"] if count else 0
+    times = [knob(page, i + 1) for i in range(reps)]
+    if count is not None:
+        count["per_change"] = (count["n"] - n0) / reps
+    return times
 
 
 # ------------------------------------------------------------------------------ watching a run
@@ -250,7 +263,9 @@ def start_long_run(page, url: str) -> None:
     page.wait_for_timeout(5000)                     # past the first steps and the slow panel
 
 
-POINTS = """() => {   // the last training step on the loss curve (its x axis: steps)
+POINTS = """() => {   // the last training step on the loss curve (its x axis: steps): live SVG, or plotly
+  const line = document.querySelector("[data-testid='pgLiveLoss'] polyline[data-series='raw']");
+  if (line) return Number(line.getAttribute('points').trim().split(' ').pop().split(',')[0]);
   for (const el of document.querySelectorAll('.js-plotly-plot')) {
     const t = (el._fullLayout || {}).title;
     if (String(t && (t.text || t)).includes('Loss while training') && el.data && el.data[0])
@@ -316,8 +331,7 @@ def bare_app(browser, tmp: Path, reps: int) -> dict:
         page.context.close()
     finally:
         stop_server(proc)
-    out = {"launch_s": first, "knob_ms": statistics.median(times) * 1000, "knob_all_ms": times,
-           "kind_ms": {"number": statistics.median(times) * 1000}}
+    out = {"launch_s": first, "knob_ms": statistics.median(times) * 1000, "kind_ms": {"number": statistics.median(times) * 1000}}
     script = tmp / "bare_widgets.py"
     script.write_text(BARE_WIDGETS)
     proc, url, _ = start_server(str(script), tmp / "runs-bare")
@@ -336,16 +350,18 @@ def the_app(browser, tmp: Path, reps: int, watch_s: float, knobs: str | None = "
     proc, url, launched = start_server("app.py", tmp / "runs")
     try:
         page = new_page(browser)
+        count = frame_counter(page)
         drawn = open_page(page, url)
         out = {"launch_s": drawn - launched, "warm_s": quiet(proc) - launched, "first_visit_s": {},
-               "knobs": {}}
+               "knobs": {}, "messages": {}}
         for visits in (out["first_visit_s"], out.setdefault("again_s", {})):
             for p in PAGES:
                 link = page.locator("[data-testid='stSidebarNav'] a", has_text=p.title).first
                 visits[p.title] = timed(page, link.click)
         for name, path, knob, _ in [k for k in KNOBS if knobs is not None and knobs.lower() in k[0].lower()]:
             try:
-                out["knobs"][name] = knob_times(page, f"{url}/{path}", knob, reps)
+                out["knobs"][name] = knob_times(page, f"{url}/{path}", knob, reps, count=count)
+                out["messages"][name] = count["per_change"]
             except Exception as e:  # noqa: BLE001 - a knob a page no longer has: say so, go on
                 out["knobs"][name] = f"not measured: {type(e).__name__}: {str(e).splitlines()[0][:120]}"
         page.context.close()
@@ -377,11 +393,12 @@ def report(bare: dict, app: dict) -> dict:
             continue
         ms, kind = statistics.median(times) * 1000, KIND[name]
         same = bare["kind_ms"][kind]
+        msgs = app["messages"][name]
         knobs[name] = {"ms": round(ms), "ratio": round(ms / bare["knob_ms"], 2),
-                       "kind": kind, "ratio_same_kind": round(ms / same, 2)}
+                       "kind": kind, "ratio_same_kind": round(ms / same, 2), "messages": round(msgs, 1)}
         rows.append((f"knob: {name} (x bare)", f"{ms / bare['knob_ms']:.2f}",
                      f"{ms:.0f} ms vs bare {bare['knob_ms']:.0f} ms (median of {len(times)}); "
-                     f"{ms / same:.2f}x a bare {kind} ({same:.0f} ms)"))
+                     f"{ms / same:.2f}x a bare {kind} ({same:.0f} ms); {msgs:.0f} messages a change"))
     w = app.get("watch")
     if w:
         rows += [("watching: chromium (cores)", f"{w['chromium_cores']:.2f}", f"over {w['seconds']:.0f} s"),

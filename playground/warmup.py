@@ -67,7 +67,7 @@ def _meta_trace() -> None:
     from playground.summary import summarize
 
     spec = networks.preset(next(iter(networks.PRESETS)))
-    fig_net.block_diagram(summarize(spec, tuple(spec["input_shape"])))
+    fig_net.diagram_svg(summarize(spec, tuple(spec["input_shape"])))
 
 
 def _attribution() -> None:

@@ -53,11 +53,21 @@ def channel_grid(mid: str, digest: str, layer: str, order_by: str, n_show: int,
     return order, images.to_png(tiles)
 
 
+ENLARGED = 448          # px: the photo and the enlarged channel, side by side
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def photo_png(mid: str, digest: str, _photo: np.ndarray) -> bytes:
+    """The photo as the model sees it, enlarged: the same bytes on every change (the browser
+    keeps its copy; drawn into one picture with the channel it cost each change an encode)."""
+    return images.to_png(images.upscale(_photo, ENLARGED))
+
+
 @st.cache_data(max_entries=64, show_spinner=False)
 def channel_png(mid: str, digest: str, layer: str, ch: int, _a: np.ndarray) -> bytes:
     """One channel, scaled to its own range, enlarged (crisp pixels) as a PNG."""
     scaled = explain.scale_maps(_a[ch][None])[0]
-    return images.to_png(images.upscale((scaled * 255).round().astype(np.uint8), 448))
+    return images.to_png(images.upscale((scaled * 255).round().astype(np.uint8), ENLARGED))
 
 
 @st.fragment
@@ -67,37 +77,41 @@ def maps_section() -> None:
     maps = pickers.feature_maps(mid, pic.digest, lm, x)
     if not maps:
         st.info("This model has no convolutional or pooling layer to show.")
-    else:
-        names = list(maps)
-        c1, c2, c3 = st.columns([2, 2, 2])
-        links.take(PAGE, "layer", names)
-        layer = c1.selectbox("Layer", names, key="fm_layer",
-                             format_func=lambda n: f"{n}: {' x '.join(map(str, maps[n].shape))}")
-        order_by = c2.radio("Order channels by", list(ORDERS), key="fm_order", horizontal=True,
-                            format_func=ORDERS.get)
-        a = maps[layer]                # read-only: shared by every session's rerun
-        C, H, W = a.shape
-        links.take(PAGE, "count", range(1, min(C, 64) + 1))
-        n_show = c3.slider("Channels shown", 1, min(C, 64), min(C, 32), key="fm_count") if C > 1 else 1
-        order, grid = channel_grid(mid, pic.digest, layer, order_by, n_show, a)
-        kind = type(lm.model.get_submodule(layer)).__name__
-        st.markdown(f"**{layer}** ({kind}) outputs **{C} channels of {H} x {W}** "
-                    f"({fmt_int(C * H * W)} numbers). Each tile is one channel, scaled to its own "
-                    "range: white = its largest value, black = its smallest.")
-        st.image(grid, width="content")
-        e1, e2 = st.columns([1, 2])
-        with e1:
-            links.take(PAGE, "channel", order)
-            ch = st.selectbox("Enlarge channel", order, key="fm_channel",
-                              format_func=lambda i: f"channel {i}")
-            m = a[ch]
-            st.markdown(f"Channel {ch}: min {float(m.min()):.3f}, max {float(m.max()):.3f}, "
-                        f"mean {float(m.mean()):.3f}; {100 * float((m > 0).mean()):.0f} % of "
-                        "positions above zero.")
-            st.image(images.upscale(prep.shown), caption="the photo, as the model sees it", width="stretch")
-        with e2:
-            st.image(channel_png(mid, pic.digest, layer, ch, a), width="stretch",
-                     caption=f"{layer}, channel {ch} ({H} x {W})")
+        return
+    names = list(maps)
+    row = st.container(horizontal=True, gap="large")     # one block, not a block and 3 columns
+    links.take(PAGE, "layer", names)
+    layer = row.selectbox("Layer", names, key="fm_layer",
+                          format_func=lambda n: f"{n}: {' x '.join(map(str, maps[n].shape))}")
+    order_by = row.radio("Order channels by", list(ORDERS), key="fm_order", horizontal=True,
+                         format_func=ORDERS.get)
+    a = maps[layer]                # read-only: shared by every session's rerun
+    C, H, W = a.shape
+    links.take(PAGE, "count", range(1, min(C, 64) + 1))
+    n_show = row.slider("Channels shown", 1, min(C, 64), min(C, 32), key="fm_count") if C > 1 else 1
+    order, grid = channel_grid(mid, pic.digest, layer, order_by, n_show, a)
+    kind = type(lm.model.get_submodule(layer)).__name__
+    st.markdown(f"**{layer}** ({kind}) outputs **{C} channels of {H} x {W}** "
+                f"({fmt_int(C * H * W)} numbers). Each tile is one channel, scaled to its own "
+                "range: white = its largest value, black = its smallest.")
+    st.image(grid, width="content")
+    links.take(PAGE, "channel", order)
+    ch = st.selectbox("Enlarge channel", order, key="fm_channel", width=280,
+                      format_func=lambda i: f"channel {i}")
+    m = a[ch]
+    # One element with both pictures, its numbers in the caption (was two columns, two images and
+    # a line of text: 24 messages a change, 14 now; each one chromium handles after the knob).
+    st.image([photo_png(mid, pic.digest, prep.shown), channel_png(mid, pic.digest, layer, ch, a)],
+             width=ENLARGED * 4 // 5,
+             caption=["the photo, as the model sees it",
+                      f"{layer}, channel {ch} ({H} x {W}): min {float(m.min()):.3f}, max {float(m.max()):.3f}, "
+                      f"mean {float(m.mean()):.3f}; {100 * float((m > 0).mean()):.0f} % of positions above zero"])
+
+
+def maps_tab() -> None:
+    """The feature maps (a fragment: a knob there reruns it alone) and, outside it, their help
+    (static: a knob does not send it again)."""
+    maps_section()
     with st.expander("What am I looking at?"):
         st.markdown(
             "A conv layer slides each of its filters over its input and writes one **channel** "
@@ -283,7 +297,7 @@ def vit_section() -> None:
 
 
 tabs = st.tabs(list(TABS), key="inside_tab", on_change="rerun")    # only the open tab runs
-for tab, section in zip(tabs, (maps_section, attributions_section, vit_section, filters_section,
+for tab, section in zip(tabs, (maps_tab, attributions_section, vit_section, filters_section,
                                kernel_section, input_section)):
     if tab.open:
         with tab:

@@ -8,9 +8,10 @@ import streamlit as st
 
 from playground import export, networks
 from playground.figures import network as fig_net
+from playground.figures import network_charts as charts
 from playground.networks import SpecError
 from playground.summary import Summary, fc_comparison, summarize
-from ui import links, plot
+from ui import links
 from ui.code_editor import CODE, applied_fix, code_fix, code_panel, train_button
 from ui.common import page_intro, plain, show_error
 from ui.keys import NETWORK_SPEC
@@ -22,6 +23,7 @@ from ui.vit_panel import macs_note, vit_panel
 PAGE = "network"
 DEFAULT_SOURCE = "mnist_simple_cnn"
 IN_KEYS = ("net_in_c", "net_in_h", "net_in_w")
+METRIC_W = 280                   # px: the totals line up in columns, three a row
 
 
 def source_shape(i: int) -> int:
@@ -51,11 +53,11 @@ def cached_summary(spec_json: str) -> Summary:
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def cached_figures(spec_json: str, _summary: Summary) -> dict:
-    """The page's block diagram (inline SVG) and two charts (lean plotly dicts), built once per
-    spec (its summary): building them was ~30 ms of each rerun (measured with AppTest)."""
-    return {"diagram": fig_net.diagram_svg(_summary),
-            "fc": plot.lean(fig_net.fc_comparison_figure(_summary)),
-            "rf": plot.lean(fig_net.receptive_field_figure(_summary))}
+    """The page's block diagram and two charts, inline SVG, built once per spec (its summary):
+    building them was ~30 ms of each rerun (measured with AppTest), and as plotly charts chromium
+    drew them again after every knob."""
+    return {"diagram": fig_net.diagram_svg(_summary), "fc": charts.fc_comparison_svg(_summary),
+            "rf": charts.receptive_field_svg(_summary)}
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -186,27 +188,29 @@ if summary is not None:
                     st.code(err.torch_error, language=None)
     elif not is_tv:
         train_button()
-    m = st.columns(3)
-    m[0].metric("Parameters", f"{summary.total_params:,}",
-                help="Learned numbers: weights and biases of every layer.")
-    m[1].metric("MACs per image", fmt_count(summary.total_macs),
-                help="Multiply-accumulates of convolutions and linear layers for one image "
-                     "(torch.utils.flop_counter FLOPs / 2).")
-    m[2].metric("Model size", f"{summary.size_mb:,.2f} MB",
-                help="Parameters and buffers (BatchNorm statistics) as float32, 1 MB = 10^6 bytes.")
-    m = st.columns(3)
-    m[0].metric("Trainable / frozen", f"{summary.trainable_params:,} / {summary.frozen_params:,}",
-                help="Frozen parameters are not updated by training (transfer learning).")
-    m[1].metric("Layers", f"{sum(1 for r in summary.rows if not r.op):,}",
-                help="Modules that ran (blocks counted by their layers).")
-    m[2].metric("Activations per image", f"{summary.activation_mb:,.2f} MB",
-                help="All layer outputs for one image (float32): what a training step keeps "
-                     "in memory per image.")
+    # Two rows of three, each row one horizontal container (a block and 3 columns were 4 messages;
+    # chromium handles each message a rerun sends after every knob: bench_feel counts them).
+    row = st.container(horizontal=True, gap="medium")
+    row.metric("Parameters", f"{summary.total_params:,}", width=METRIC_W,
+               help="Learned numbers: weights and biases of every layer.")
+    row.metric("MACs per image", fmt_count(summary.total_macs), width=METRIC_W,
+               help="Multiply-accumulates of convolutions and linear layers for one image "
+                    "(torch.utils.flop_counter FLOPs / 2).")
+    row.metric("Model size", f"{summary.size_mb:,.2f} MB", width=METRIC_W,
+               help="Parameters and buffers (BatchNorm statistics) as float32, 1 MB = 10^6 bytes.")
+    row = st.container(horizontal=True, gap="medium")
+    row.metric("Trainable / frozen", f"{summary.trainable_params:,} / {summary.frozen_params:,}",
+               width=METRIC_W, help="Frozen parameters are not updated by training (transfer learning).")
+    row.metric("Layers", f"{sum(1 for r in summary.rows if not r.op):,}", width=METRIC_W,
+               help="Modules that ran (blocks counted by their layers).")
+    row.metric("Activations per image", f"{summary.activation_mb:,.2f} MB", width=METRIC_W,
+               help="All layer outputs for one image (float32): what a training step keeps "
+                    "in memory per image.")
     macs_note(spec, summary)
     if summary.error is None:
         vit_panel(spec)
-    st.subheader("The network, as the course draws it")
-    st.markdown(f"<div data-testid='net-diagram'>{figs['diagram']}</div>", unsafe_allow_html=True)
+    st.markdown(f"### The network, as the course draws it\n\n<div data-testid='net-diagram'>{figs['diagram']}</div>",
+                unsafe_allow_html=True)
 
 # ---------------------------------------------------------------- the table
 if summary is not None:
@@ -240,23 +244,18 @@ if summary is not None:
 
 
 # ---------------------------------------------------------------- weight sharing, receptive field, code
-if summary is not None:
-    c1, c2 = st.columns(2)
-    with c1:
-        st.subheader("Why convolutions? Weight sharing")
-        c, h, w = summary.input_shape
-        dense = fc_comparison(summary.input_shape)
-        st.markdown(f"One fully-connected layer from the {h}x{w}x{c} image to 1,024 units "
-                    f"needs **{dense:,}** weights ({h}·{w}·{c}·1,024). This whole network "
-                    f"has **{summary.total_params:,}**.")
-        st.plotly_chart(figs["fc"], key="net_fc", width="stretch",
-                        config={"displayModeBar": False})
-    with c2:
-        st.subheader("Receptive field, layer by layer")
-        st.markdown("How many input pixels one value sees: it grows with every conv, faster "
-                    "after each stride or pooling.")
-        st.plotly_chart(figs["rf"], key="net_rf", width="stretch",
-                        config={"displayModeBar": False})
+if summary is not None:      # both charts, their headings and words: one element (was 9 messages)
+    c, h, w = summary.input_shape
+    dense = fc_comparison(summary.input_shape)
+    units = dense // (c * h * w)
+    st.markdown(charts.CSS + "<div class='net-pair'><div>"
+                "<h3>Why convolutions? Weight sharing</h3>"
+                f"<p>One fully-connected layer from the {h}x{w}x{c} image to {units:,} units "
+                f"needs <b>{dense:,}</b> weights ({h}·{w}·{c}·{units:,}). This whole "
+                f"network has <b>{summary.total_params:,}</b>.</p>{figs['fc']}</div><div>"
+                "<h3>Receptive field, layer by layer</h3>"
+                "<p>How many input pixels one value sees: it grows with every conv, faster after each "
+                f"stride or pooling.</p>{figs['rf']}</div></div>", unsafe_allow_html=True)
 
 if summary is not None and not is_code:
     with st.expander("Export as PyTorch code", icon=":material/code:"):

@@ -1,7 +1,7 @@
-"""Figures of the Network inspector: the block diagram in the course's style, the
-fully-connected comparison, and the receptive field growing layer by layer.
+"""The Network inspector's block diagram in the course's style (its two charts:
+``network_charts.py``).
 
-Data in (a :class:`playground.summary.Summary`), ``go.Figure`` out.
+Data in (a :class:`playground.summary.Summary`), an ``<svg>`` string out.
 """
 from __future__ import annotations
 
@@ -9,10 +9,8 @@ import html
 import math
 from dataclasses import dataclass, replace
 
-import plotly.graph_objects as go
-
 from ..networks.kinds import KIND_CLASSES, kind_of_name
-from ..summary import Summary, fc_comparison
+from ..summary import Summary
 
 COLORS = {"conv": "#4C78A8", "pool": "#F58518", "fc": "#54A24B", "block": "#B279A2",
           "flatten": "#9D9D9D", "norm": "#72B7B2", "input": "#555555", "error": "#E45756",
@@ -22,9 +20,8 @@ _ACT, _NORM, _DROP = KIND_CLASSES["act"], KIND_CLASSES["norm"], KIND_CLASSES["dr
 
 # At most this many boxes are drawn: a longer network is folded (runs of equal boxes become one
 # "250x Conv+ReLU" box, then the middle becomes "... 480 more layers"; the first box that does
-# not fit always stays). Measured before: the diagram took 3 s at 50 layers, 43 s at 200, and the
-# inspector 211 s at 500; plotly re-validates the whole list on every add_annotation/add_shape, so
-# the figure was quadratic. Now shapes and annotations are set in one call: 0.01 s at 500 layers.
+# not fit always stays). Measured before folding: the diagram took 3 s at 50 layers, 43 s at 200,
+# and the inspector 211 s at 500 (then a plotly figure, quadratic in its shapes).
 MAX_BOXES = 40
 
 
@@ -133,7 +130,7 @@ def _merge_leaves(groups: list[list]) -> list[Box]:
         kind = "error" if err else _kind(t)
         label = _short(t)
         if t.startswith("Adaptive") and r.output_shape and len(r.output_shape) == 3:
-            label = "GlobalAvgPool" if r.output_shape[1:] == (1, 1) else f"AdaptivePool"
+            label = "GlobalAvgPool" if r.output_shape[1:] == (1, 1) else "AdaptivePool"
         out.append(Box(label, r.output_shape, kind, 1,
                        _text(f"{r.name} ({t}) {r.detail}".strip()) + f"<br>{r.params:,} params"))
     return out
@@ -213,112 +210,12 @@ def balanced(n: int, per_line: int) -> int:
     return max(2, math.ceil(n / math.ceil(n / per_line)))
 
 
-def block_diagram(summary: Summary, per_line: int = 7) -> go.Figure:
-    """Input HxWxC -> Conv+ReLU -> Pool -> ... -> FC -> classes, shapes written on the arrows;
-    long networks wrap onto several lines. Hover a box for the layers it stands for."""
-    items = diagram_items(summary)
-    per_line = balanced(len(items), per_line)
-    fig = go.Figure()
-    shapes: list[dict] = []
-    notes: list[dict] = []
-    bw, bh, gap, dy = 1.1, 0.78, 0.8, 1.6      # box width, height, arrow length, line step
-    step = bw + gap
-    n_lines = math.ceil(len(items) / per_line)
-    hover_x, hover_y, hover_t = [], [], []
-    for i, box in enumerate(items):
-        line, col = divmod(i, per_line)
-        x0, y0 = col * step, -line * dy
-        color = COLORS.get(box.kind, COLORS["other"])
-        shapes.append(dict(type="rect", x0=x0, x1=x0 + bw, y0=y0 - bh / 2, y1=y0 + bh / 2,
-                      line=dict(color="#9B1C1C" if box.kind == "error" else color,
-                                width=4 if box.kind == "error" else 1),
-                      fillcolor=color, layer="below"))
-        label = f"<b>{_two_lines(box.label)}</b>"
-        if box.kind == "error":
-            label = f"<b>{box.label}</b><br>does not fit"
-        elif box.sub:
-            label += "<br><span style='font-size:11px'>" + "<br>".join(box.sub.split(", ")) + "</span>"
-        notes.append(dict(x=x0 + bw / 2, y=y0, text=label, showarrow=False,
-                           font=dict(color="white", size=14)))
-        hover_x.append(x0 + bw / 2)
-        hover_y.append(y0)
-        hover_t.append(box.detail)
-        if i + 1 < len(items):
-            nline = (i + 1) // per_line
-            txt = shape_text(box.shape) if box.shape is not None else "?"
-            if nline == line:
-                ax, x1, yy = x0 + bw, x0 + step, y0
-            else:   # wrap: the arrow (and the shape) continue at the start of the next line
-                yy = -nline * dy
-                x1, ax = -0.02, -gap * 0.95
-            notes.append(dict(x=x1, y=yy, ax=ax, ay=yy, xref="x", yref="y", axref="x", ayref="y",
-                               showarrow=True, arrowhead=2, arrowsize=1.1, arrowwidth=2,
-                               arrowcolor="#444", text=""))
-            notes.append(dict(x=(ax + x1) / 2, y=yy + 0.03, text=txt, showarrow=False,
-                               yanchor="bottom", font=dict(size=13, color="#111")))
-    fig.update_layout(shapes=shapes, annotations=notes)   # once: add_* one by one is quadratic
-    fig.add_trace(go.Scatter(x=hover_x, y=hover_y, mode="markers", marker=dict(size=50, opacity=0),
-                             hovertext=hover_t, hoverinfo="text", showlegend=False))
-    slots = max(per_line, 6)              # short networks keep the same box size, left-aligned
-    fig.update_xaxes(visible=False, range=[-gap - 0.25, slots * step - gap + 0.02], fixedrange=True)
-    fig.update_yaxes(visible=False, range=[-(n_lines - 1) * dy - 0.5, 0.62], fixedrange=True)
-    fig.update_layout(height=40 + 130 * n_lines, margin=dict(l=5, r=5, t=5, b=5),
-                      plot_bgcolor="white", paper_bgcolor="white")
-    return fig
-
-
-def fc_comparison_figure(summary: Summary, units: int = 1024) -> go.Figure:
-    """Weights of one dense layer on the same input (flattened image -> ``units``) beside the
-    whole conv network and its first conv layer: weight sharing, in numbers."""
-    c, h, w = summary.input_shape
-    dense = fc_comparison(summary.input_shape, units)
-    first_conv = next((r for r in summary.rows if r.type == "Conv2d"), None)
-    labels = [f"<b>One dense layer</b><br>{h}x{w}x{c} -> {units:,}<br>{dense:,} weights",
-              f"<b>The whole network</b><br>{_text(summary.name)}<br>{summary.total_params:,} parameters"]
-    values = [dense, summary.total_params]
-    colors = [COLORS["fc"], COLORS["block"]]
-    if first_conv is not None:
-        labels.append(f"<b>Its first conv layer</b><br>{_text(first_conv.name)}<br>{first_conv.params:,} weights")
-        values.append(first_conv.params)
-        colors.append(COLORS["conv"])
-    fig = go.Figure(go.Bar(
-        x=values, y=labels, orientation="h", marker_color=colors,
-        hovertemplate="%{x:,} parameters<extra></extra>"))
-    fig.update_xaxes(type="log", title_text="parameters (log scale)", title_font=dict(size=14),
-                     range=[0, math.log10(max(values + [10])) + 0.3])
-    fig.update_yaxes(autorange="reversed", tickfont=dict(size=14))
-    fig.update_layout(height=90 + 85 * len(values), margin=dict(l=10, r=20, t=10, b=40),
-                      plot_bgcolor="white")
-    return fig
-
-
-def receptive_field_figure(summary: Summary) -> go.Figure:
-    """Receptive field (input pixels) of each layer with a spatial output, with the input height
-    for reference."""
-    rows = [r for r in summary.rows if r.output_shape is not None]
-    xs = list(range(1, len(rows) + 1))
-    fig = go.Figure()
-    fig.add_trace(go.Scatter(
-        x=xs, y=[r.rf for r in rows], mode="lines+markers", name="receptive field",
-        line=dict(color=COLORS["conv"], width=3), marker=dict(size=6),
-        customdata=[[_text(r.name), _text(r.type), r.jump] for r in rows],
-        hovertemplate="%{customdata[0]} (%{customdata[1]})<br>receptive field %{y:,} px"
-                      "<br>jump %{customdata[2]} px<extra></extra>"))
-    fig.add_hline(y=summary.input_shape[1], line_dash="dash", line_color="#E45756",
-                  annotation_text=f"input height {summary.input_shape[1]} px",
-                  annotation_position="top left", annotation_font_size=13)
-    fig.update_xaxes(title_text="layer (execution order)", title_font=dict(size=14))
-    fig.update_yaxes(title_text="receptive field (input pixels)", title_font=dict(size=14),
-                     rangemode="tozero")
-    fig.update_layout(height=330, margin=dict(l=10, r=10, t=20, b=40), plot_bgcolor="white",
-                      showlegend=False)
-    return fig
-
-
 # ------------------------------------------------------------------------------------------
-# The same diagram as inline SVG (what the inspector shows). As a plotly figure it was redrawn in
-# chromium on every knob of the page (~5,700 DOM changes, most of a ~400 ms round trip, measured
-# with bench/bench_feel.py); as SVG text the browser draws it like a paragraph.
+# The block diagram, as inline SVG (what the inspector shows): Input HxWxC -> Conv+ReLU -> Pool ->
+# ... -> FC -> classes, shapes written on the arrows, long networks wrapped onto several lines. As
+# a plotly figure it was redrawn in chromium on every knob of the page (~5,700 DOM changes, most of
+# a ~400 ms round trip, measured with bench/bench_feel.py); as SVG text the browser draws it like a
+# paragraph.
 # ------------------------------------------------------------------------------------------
 SVG_BOX, SVG_GAP, SVG_LINE = 110, 80, 120      # box width, arrow length, line step (px)
 
@@ -334,13 +231,13 @@ def _svg_lines(label: str) -> list[tuple[str, bool]]:
 
 
 def diagram_svg(summary: Summary, per_line: int = 7) -> str:
-    """:func:`block_diagram` as an ``<svg>`` string: the same boxes, colours, shapes on the
-    arrows and wrapped lines; each box's ``<title>`` is its hover text."""
+    """The block diagram as an ``<svg>`` string; each box's ``<title>`` is its hover text (the
+    layers it stands for)."""
     items = diagram_items(summary)
     per_line = balanced(len(items), per_line)
     step, n_lines = SVG_BOX + SVG_GAP, math.ceil(len(items) / per_line)
     left = 20 if n_lines == 1 else SVG_GAP       # room for the arrow that wraps onto a line
-    width, height = left + max(per_line, 6) * step - SVG_GAP + 10, n_lines * SVG_LINE - 40
+    width, height = left + max(per_line, 6) * step - SVG_GAP + 10, 20 + (n_lines - 1) * SVG_LINE + 78 + 12
     parts = [f"<svg viewBox='0 0 {width} {height}' xmlns='http://www.w3.org/2000/svg' role='img' "
              "style='width:100%;height:auto;font-family:sans-serif' aria-label='the network, box by box'>",
              "<defs><marker id='nd-arrow' viewBox='0 0 10 10' refX='9' refY='5' markerWidth='7' "

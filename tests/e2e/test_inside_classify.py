@@ -96,7 +96,7 @@ def test_inside_feature_maps_and_attributions(goto, page):
     show(page.get_by_role("tab", name="Feature maps"))
     screenshot(page, "inside-feature-maps")
     pick(page, "Enlarge channel", "channel 3")
-    show(page.get_by_text(re.compile(r"Channel 3: min")))
+    show(page.get_by_text(re.compile(r"channel 3 \(\d+ x \d+\): min")))
     screenshot(page, "inside-feature-maps-enlarged")
     page.get_by_role("tab", name="Attributions").click()
     wait_idle(page)
