@@ -184,15 +184,17 @@ def on_json() -> None:
 # ----------------------------------------------------------------------------------------------
 # The editor
 # ----------------------------------------------------------------------------------------------
+EDIT_W, NEW_W, FIELD_W = 190, 280, 72   # px: the layer picker, the new layer's type, each field
+
+
 def field_widget(col, path: tuple[int, ...], layer: dict, f: Field) -> None:
     """The widget the schema's field asks for: its kind, range, choices, label and help."""
     key = f"net_f_{st.session_state.net_ver}_{st.session_state.net_layer}_{f.name}"
     value = layer.get(f.name)
     value = f.default if value is None else value
     label = f.label or f.name
-    kw = dict(key=key, on_change=on_field, args=(path, f.name, key), help=f.help or None)
+    kw = dict(key=key, on_change=on_field, args=(path, f.name, key), help=f.help or None, width=FIELD_W)
     if f.kind == "bool":
-        col.markdown("<div style='height:2.1rem'></div>", unsafe_allow_html=True)
         col.checkbox(label, value=bool(value), **kw)
     elif f.kind == "choice":
         index = f.choices.index(value if value in f.choices else f.default)
@@ -200,7 +202,7 @@ def field_widget(col, path: tuple[int, ...], layer: dict, f: Field) -> None:
     elif f.kind == "float":
         col.number_input(label, float(f.low), float(f.high), value=float(value), step=FLOAT_STEP, **kw)
     elif isinstance(value, str):            # a word an int field accepts, e.g. padding "same"
-        col.text_input(label, value=value, disabled=True, key=key)
+        col.text_input(label, value=value, disabled=True, key=key, width=FIELD_W)
     else:
         v = value[0] if isinstance(value, (list, tuple)) else value
         low = 0 if f.zero_means_default else int(f.low)
@@ -222,28 +224,29 @@ def layer_editor(spec: dict) -> None:
             path = parse_path(st.session_state.net_layer)
             layer = networks.get_layer(spec, path)
             fields = layer_fields(layer)
-            cols = st.columns([2.4] + [1] * max(len(fields), 7))
-            cols[0].selectbox("Edit a layer", list(by_path), key="net_layer", format_func=layer_label,
-                              help="Pick a layer, change its fields: the whole page updates at once.")
-            for col, f in zip(cols[1:], fields):
-                field_widget(col, path, layer, f)
+            # one horizontal container per row, not columns: a block per column was a websocket
+            # message each, and chromium handles every message a knob's rerun sends (bench_feel)
+            row = st.container(horizontal=True, vertical_alignment="bottom")
+            row.selectbox("Edit a layer", list(by_path), key="net_layer", format_func=layer_label,
+                          width=EDIT_W, help="Pick a layer, change its fields: the whole page updates at once.")
+            for f in fields:
+                field_widget(row, path, layer, f)
             if not fields:
-                cols[1].caption("No settings: it has no fields to change.")
-        b = st.columns([1.15, 1.3, 1, 2.4, 1.2, 1.6], vertical_alignment="bottom")
+                row.caption("No settings: it has no fields to change.")
+        b = st.container(horizontal=True, vertical_alignment="bottom")
         has = bool(names)
-        b[0].button("Move up", key="net_up", on_click=on_move, args=(-1,), width="stretch",
-                    icon=":material/arrow_upward:", disabled=not has)
-        b[1].button("Move down", key="net_down", on_click=on_move, args=(1,), width="stretch",
-                    icon=":material/arrow_downward:", disabled=not has)
-        b[2].button("Delete", key="net_delete", on_click=on_delete, width="stretch",
-                    icon=":material/delete:", disabled=not has)
-        b[3].selectbox("New layer", list(LAYER_TYPES), key="net_add_type",
-                       format_func=lambda k: f"{k}: {LAYER_TYPES[k].doc}")
-        b[4].button("Add after", key="net_add", on_click=on_add, width="stretch",
-                    icon=":material/add:", help="Insert the new layer after the selected one")
+        b.button("Move up", key="net_up", on_click=on_move, args=(-1,),
+                 icon=":material/arrow_upward:", disabled=not has)
+        b.button("Move down", key="net_down", on_click=on_move, args=(1,),
+                 icon=":material/arrow_downward:", disabled=not has)
+        b.button("Delete", key="net_delete", on_click=on_delete, icon=":material/delete:", disabled=not has)
+        b.selectbox("New layer", list(LAYER_TYPES), key="net_add_type", width=NEW_W,
+                    format_func=lambda k: f"{k}: {LAYER_TYPES[k].doc}")
+        b.button("Add after", key="net_add", on_click=on_add,
+                 icon=":material/add:", help="Insert the new layer after the selected one")
         sel = parse_path(st.session_state.get("net_layer"))
         if sel is not None and networks.is_block(networks.get_layer(spec, sel)):
-            b[5].checkbox("Add inside the selected block", key="net_add_inside")
+            b.checkbox("Add inside the selected block", key="net_add_inside")
 
 
 def tv_editor() -> None:
