@@ -247,7 +247,8 @@ def browser_report(name: str, windows: list[dict]) -> None:
           f"{span('bytes', ',.0f')} bytes a tick; {span('elements', '.1f')} elements a tick of which "
           f"{span('changed', '.1f')} changed; chromium script {span('script_ms', '.1f')} ms and style+layout "
           f"{span('layout_ms', '.1f')} ms a tick; {span('runs_per_s', '.1f')} fragment reruns a second (2 Hz live "
-          f"+ the slower ones: 2.75 when the server keeps pace) (load {span('load', '.1f')})")
+          f"+ the slow one at 4 s: 2.25 when the server keeps pace; 2.75 before the live SVG curve) "
+          f"(load {span('load', '.1f')})")
 
 
 def compare_builds(browser, before: str, phase: float, pairs: int) -> None:

@@ -8,15 +8,23 @@ markdown element that changes 0.055-0.069; st.progress alone 0.105-0.124 (its ba
 width on every update); the same bar as a div in the numbers' HTML 0.057-0.061. A plotly line of
 400 points redrawn at 2 Hz 0.15-0.18, st.line_chart 0.21-0.23, an inline SVG path 0.055-0.067.
 
-So the 2 Hz fragment holds one element: the numbers and the progress bar as one block of HTML
-(``numbers``). The run's name, status and Stop are drawn with the page (a status change reruns it,
-see views/train.py); the loss curve and the coach's findings have their own fragment at
-CHART_EVERY_S; the epoch curves and the learning rate refresh at SLOW_EVERY_S (the learning rate
-drawn to the last finished epoch: ``lr_steps``). Against the previous build in the same run
-(bench_watching.py --browser, four runs, load 5-11): 7.6-9 websocket messages and 3.4-5.2 kB a
-tick (was 13-16, 6.0-8.1 kB), 1.4 elements a tick (was 4.5-5.7), chromium 0.14-0.20 of a core
-(was 0.16-0.21): the 0.15 aimed at is reached in some runs only. What is left is mostly the cost
-of a rerun as such (2.75 fragment reruns a second) and the loss curve's redraw every 2 s.
+So the 2 Hz fragment holds one element: the numbers, the progress bar (``numbers``) and, while the
+run goes, the loss curve as inline SVG (``live_curve``: figures/live_svg.py, ~3 ms to build,
+~5-9 kB), then the coach's words (training.diagnose: 0.5 ms on 5,000 steps); a finished run gets
+the plotly figure (hover, zoom). The run's name, status and Stop are drawn with the page (a status
+change reruns it, see views/train.py); the epoch curves and the learning rate refresh at
+SLOW_EVERY_S (the learning rate drawn to the last finished epoch: ``lr_steps``): 2.25 fragment
+reruns a second, was 2.75 with the loss curve in a 2 s fragment of its own.
+
+Measured against the previous builds in the same run (bench_watching.py --browser):
+- round 1 (four runs, load 5-11): 7.6-9 websocket messages and 3.4-5.2 kB a tick (was 13-16,
+  6.0-8.1 kB), chromium 0.14-0.20 of a core (was 0.16-0.21);
+- round 2 (two runs, eight 10 s windows per build, load 5-8.5): chromium 0.104-0.138 of a core
+  (the previous build 0.142-0.172), 6.9-7.5 messages (was 7.6-8.7), 1.1-1.3 elements (was
+  1.2-1.5) and 6.4-10.5 kB a tick (was 5.8-10.8: the curve goes every tick, plotly's every 2 s),
+  style and layout 2-8 ms a tick (was 6-15). The curve as its own SVG element under the numbers
+  measured 0.121-0.156 (three runs): the numbers and the curve as one element save one element's
+  redraw a tick. Chromium still pays ~0.05 of a core per fragment rerun a second, whatever it draws.
 """
 from __future__ import annotations
 
@@ -26,11 +34,11 @@ from collections.abc import Sequence
 import streamlit as st
 
 from playground import runs, training
+from playground.figures import live_svg
 from playground.figures import training as figs
 from ui import plot
 
-NUMBERS_EVERY_S = 0.5   # the numbers and the progress bar
-CHART_EVERY_S = 2.0     # the loss curve
+NUMBERS_EVERY_S = 0.5   # the numbers, the progress bar, the coach's findings and the loss curve
 SLOW_EVERY_S = 4.0      # epoch curves and the learning rate
 
 
@@ -60,9 +68,11 @@ def numbers_html(items: Sequence[tuple[str, str, str | None]],
     return f"{NUMBERS_CSS}<div class='pg-nums'>{cells}</div>{bar}"
 
 
-def numbers(items: Sequence[tuple[str, str, str | None]], progress: tuple[float, str] | None = None) -> None:
-    """The run's numbers and progress as one element (a tick sends one delta)."""
-    st.markdown(numbers_html(items, progress), unsafe_allow_html=True)
+def numbers(items: Sequence[tuple[str, str, str | None]], progress: tuple[float, str] | None = None,
+            curve: str = "") -> None:
+    """The run's numbers and progress, and the live loss ``curve`` under them (``live_curve``), as
+    one element (a tick sends one delta)."""
+    st.markdown(numbers_html(items, progress) + curve, unsafe_allow_html=True)
 
 
 def classes_of(view: dict) -> int:
@@ -88,13 +98,21 @@ def lr_steps(view: dict) -> list[dict]:
     return [s for s in steps if end is None or s["step"] <= end] or steps
 
 
-def coach_and_loss(view: dict | None) -> None:
-    """The coach's findings, then the loss while training with the findings marked on it."""
+def live_curve(view: dict, advice: list) -> str:
+    """The loss curve while the run goes, with the coach's findings marked on it: one inline SVG
+    (live_svg: a changed plotly chart costs chromium ~0.1 of a core more at 2 Hz)."""
+    if not view["steps"]:
+        return ""
+    return live_svg.loss_svg(view["steps"], view["epochs"], advice, num_classes=classes_of(view))
+
+
+def coach_and_loss(view: dict | None, advice: list, live: bool = False) -> None:
+    """The coach's findings in words, then, once the run is over (not ``live``), the loss curve
+    with the findings marked on it as a plotly figure (hover, zoom)."""
     if view is None:
         return
-    advice = advice_of(view)
     for a in advice:
         getattr(st, a.level)(f"**{a.title}.** {a.text}")
-    if view["steps"]:
+    if view["steps"] and not live:
         st.plotly_chart(plot.lean(figs.loss_curve(view["steps"], view["epochs"], advice, num_classes=classes_of(view))),
                         key="train_loss_chart", width="stretch", config={"displaylogo": False})

@@ -150,7 +150,7 @@ def live_heading(run_id: str, allowed: bool) -> None:
     if view is None:
         return
     status = view["status"]
-    st.session_state.setdefault("train_drawn_status", {})[run_id] = status
+    st.session_state.setdefault("train_drawn_status", {})[run_id] = _drawn(view)
     going = runs.STATUSES[status].going if status in runs.STATUSES else False
     c1, c2 = st.columns([5, 1], vertical_alignment="bottom")
     name = view["config"].get("name") or run_id
@@ -166,17 +166,25 @@ def live_heading(run_id: str, allowed: bool) -> None:
         st.caption(f"Trained by another process (pid {info.pid}); followed through its metrics file.")
 
 
+def _drawn(view: dict) -> tuple[str, bool]:
+    """What the heading shows that can change while the run is watched: its status, and whether
+    it knows where it trains yet (the loop says so once it has started)."""
+    return view["status"], view["info"].get("gpus") is not None
+
+
 def live_panel(run_id: str) -> None:
-    """The numbers and the progress bar, one element (the 2 Hz fragment: ui/watch.py says why)."""
+    """The 2 Hz fragment: the numbers, the progress bar and the loss curve as one element, then
+    the coach's findings (ui/watch.py says why)."""
     view, _ = _view(run_id)
     if view is None:
         st.warning("This run's folder is gone.")
         return
     status = view["status"]
-    if st.session_state.get("train_drawn_status", {}).get(run_id, status) != status:
+    if st.session_state.get("train_drawn_status", {}).get(run_id, _drawn(view)) != _drawn(view):
         st.rerun(scope="app")      # the heading, Stop and the other panels follow the new status
     going = runs.STATUSES[status].going if status in runs.STATUSES else False
     prog, steps, epochs = view["progress"], view["steps"], view["epochs"]
+    advice = watch.advice_of(view)
     sm = training.smooth([s["loss"] for s in steps if math.isfinite(s["loss"])])
     last = epochs[-1] if epochs else {}
     ips = prog.get("images_per_second") if going else last.get("images_per_second")
@@ -189,17 +197,13 @@ def live_panel(run_id: str) -> None:
         _headline(view["config"].get("task"), last),
         ("Images / s", fmt_int(ips) if ips else "–", None),
         ("Elapsed", _fmt_secs(prog.get("elapsed")), None),
-        ("Time left", _fmt_secs(prog.get("eta")) if going else "–", None)], progress=bar)
+        ("Time left", _fmt_secs(prog.get("eta")) if going else "–", None)], progress=bar,
+        curve=watch.live_curve(view, advice) if going else "")
     if status == "failed" and view["error"]:
         show_error(view["error"], detail=view.get("error_detail") or None)
-    # the coach's findings change slowly: they are drawn with the loss curve (chart_panel)
     if not steps:
         st.info("Waiting for the first training step ..." if going else "This run has no metrics.")
-
-
-def chart_panel(run_id: str) -> None:
-    """The coach's findings and the loss curve, at their own pace (ui/watch.py says why)."""
-    watch.coach_and_loss(_view(run_id)[0])
+    watch.coach_and_loss(view, advice, live=going)     # words; the loss curve once it is over
 
 
 def slow_panel(run_id: str) -> None:
@@ -296,7 +300,6 @@ def watch_view() -> None:
     going = info.status in runs.STATUSES and runs.STATUSES[info.status].going
     live_heading(run_id, allowed)
     st.fragment(run_every=watch.NUMBERS_EVERY_S if going else None)(live_panel)(run_id)
-    st.fragment(run_every=watch.CHART_EVERY_S if going else None)(chart_panel)(run_id)
     st.fragment(run_every=watch.SLOW_EVERY_S if going else None)(slow_panel)(run_id)
     if info.status == "finished":
         after_run(info)

@@ -12,6 +12,21 @@ from ..tasks import results
 
 PALETTE = ["#3b5bdb", "#e8590c", "#2b8a3e", "#c2255c", "#7048e8", "#0b7285", "#e67700", "#495057"]
 FONT = dict(size=15)
+# the loss curve's words and colours, for the plotly figure and the live SVG (figures/live_svg.py)
+LOSS_TITLE = "Loss while training"
+LOSS_AXES = ("training step (batches)", "loss (cross-entropy)")
+LOSS_LINES = {"raw": ("train loss (each step)", "rgba(59,91,219,0.3)"),
+              "smoothed": ("train loss (smoothed)", PALETTE[0]),
+              "val": ("validation loss (each epoch)", PALETTE[1])}
+CHANCE_COLOR = "#868e96"
+
+
+def advice_color(a: Advice) -> str:
+    return "#c92a2a" if a.level == "error" else "#e67700"
+
+
+def chance_note(num_classes: int) -> str:
+    return f"chance: ln({num_classes}) = {math.log(num_classes):.2f}"
 
 
 def _layout(fig: go.Figure, title: str, height: int = 380) -> go.Figure:
@@ -43,48 +58,59 @@ def _thin(xs: Sequence[float], ys: Sequence[float], max_points: int) -> tuple[li
     return list(xs[::k]), list(ys[::k])
 
 
-def loss_curve(steps: list[dict], epochs: list[dict] | None = None, advice: list[Advice] | None = None,
-               *, num_classes: int | None = None, alpha: float = 0.9, max_points: int = 600) -> go.Figure:
-    """Per-step training loss, raw (light) and smoothed (bold), validation loss at each epoch's
-    end, the chance level ln(classes), and the coach's findings marked on the curve."""
+def loss_series(steps: list[dict], alpha: float = 0.9, max_points: int = 600) -> tuple[tuple[list, list], tuple[list, list]]:
+    """The loss curve's lines as plain data: ((steps, raw loss or None), (steps, smoothed loss)),
+    each thinned to ``max_points`` (used by the plotly figure and by figures/live_svg.py)."""
     x = [s["step"] for s in steps]
     y = [s["loss"] if math.isfinite(s["loss"]) else None for s in steps]
     finite = [v for v in y if v is not None]
     sm = smooth(finite, alpha) if finite else []
     xf = [xi for xi, v in zip(x, y) if v is not None]
-    xr, yr = _thin(x, y, max_points)
-    xs, ys = _thin(xf, sm, max_points)
-    data = [dict(type="scatter", x=xr, y=yr, mode="lines", name="train loss (each step)",
-                 line=dict(color="rgba(59,91,219,0.3)", width=1)),
-            dict(type="scatter", x=xs, y=ys, mode="lines", name="train loss (smoothed)",
-                 line=dict(color=PALETTE[0], width=3))]
+    return _thin(x, y, max_points), _thin(xf, sm, max_points)
+
+
+def marker_step(a: Advice, epochs: list[dict] | None) -> int | None:
+    """Where a finding is marked on the loss curve (its step, or its epoch's last step); None for
+    a verdict on the whole run."""
+    if a.kind in ("good", "segment_done"):
+        return None
+    if a.step is None and a.epoch is not None and epochs:
+        return next((e["step"] for e in epochs if e["epoch"] == a.epoch), None)
+    return a.step
+
+
+def loss_curve(steps: list[dict], epochs: list[dict] | None = None, advice: list[Advice] | None = None,
+               *, num_classes: int | None = None, alpha: float = 0.9, max_points: int = 600) -> go.Figure:
+    """Per-step training loss, raw (light) and smoothed (bold), validation loss at each epoch's
+    end, the chance level ln(classes), and the coach's findings marked on the curve."""
+    (xr, yr), (xs, ys) = loss_series(steps, alpha, max_points)
+    data = [dict(type="scatter", x=xr, y=yr, mode="lines", name=LOSS_LINES["raw"][0],
+                 line=dict(color=LOSS_LINES["raw"][1], width=1)),
+            dict(type="scatter", x=xs, y=ys, mode="lines", name=LOSS_LINES["smoothed"][0],
+                 line=dict(color=LOSS_LINES["smoothed"][1], width=3))]
     if epochs:
         data.append(dict(type="scatter", x=[e["step"] for e in epochs], y=[e["val_loss"] for e in epochs],
-                         mode="lines+markers", name="validation loss (each epoch)",
-                         line=dict(color=PALETTE[1], width=3), marker=dict(size=9)))
+                         mode="lines+markers", name=LOSS_LINES["val"][0],
+                         line=dict(color=LOSS_LINES["val"][1], width=3), marker=dict(size=9)))
     shapes, notes = [], []
     if num_classes and num_classes > 1:
         c = math.log(num_classes)
         shapes.append(dict(type="line", xref="paper", x0=0, x1=1, y0=c, y1=c,
-                           line=dict(color="#868e96", dash="dot", width=2)))
+                           line=dict(color=CHANCE_COLOR, dash="dot", width=2)))
         notes.append(dict(xref="paper", x=0.01, y=c, yanchor="bottom", xanchor="left", showarrow=False,
-                          text=f"chance: ln({num_classes}) = {c:.2f}", font=dict(color="#495057")))
+                          text=chance_note(num_classes), font=dict(color="#495057")))
     for a in advice or []:
-        if a.kind in ("good", "segment_done"):    # a verdict on the whole run: no marker
-            continue
-        at = a.step
-        if at is None and a.epoch is not None and epochs:
-            at = next((e["step"] for e in epochs if e["epoch"] == a.epoch), None)
+        at = marker_step(a, epochs)
         if at is not None:
-            color = "#c92a2a" if a.level == "error" else "#e67700"
+            color = advice_color(a)
             shapes.append(dict(type="line", yref="paper", x0=at, x1=at, y0=0, y1=1,
                                line=dict(color=color, width=2, dash="dash")))
             notes.append(dict(x=at, yref="paper", y=0.98, xanchor="right", showarrow=False,
                               text=a.title.split(":")[0], font=dict(color=color, size=14)))
-    layout = _base_layout("Loss while training", 380)
+    layout = _base_layout(LOSS_TITLE, 380)
     layout.update(shapes=shapes, annotations=notes,
-                  xaxis=dict(title=dict(text="training step (batches)"), rangemode="tozero"),
-                  yaxis=dict(title=dict(text="loss (cross-entropy)"), rangemode="tozero"))
+                  xaxis=dict(title=dict(text=LOSS_AXES[0]), rangemode="tozero"),
+                  yaxis=dict(title=dict(text=LOSS_AXES[1]), rangemode="tozero"))
     return _fast_figure(data, layout)
 
 

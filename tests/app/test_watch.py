@@ -1,7 +1,9 @@
-"""Watch's live parts (ui/watch.py): a tick sends the numbers and the progress bar as one element;
-the name, status and Stop are drawn with the page; the learning-rate chart changes once an epoch."""
+"""Watch's live parts (ui/watch.py): a tick sends the numbers and the progress bar as one element
+and the loss curve as inline SVG (plotly once the run is over); the name, status and Stop are drawn
+with the page; the learning-rate chart changes once an epoch."""
 from __future__ import annotations
 
+import math
 import re
 import time
 from html.parser import HTMLParser
@@ -9,6 +11,8 @@ from html.parser import HTMLParser
 import pytest
 
 from playground import runs, training
+from playground.figures import live_svg
+from playground.figures import training as figs
 from playground.runs import owners
 from tests.app.helpers import assert_ok, by_key, page
 from ui import watch
@@ -56,6 +60,56 @@ def test_the_lr_chart_moves_once_an_epoch_while_the_run_goes():
     assert len(watch.lr_steps(view("finished", 6))) == 10            # over: every step
 
 
+class Svg(HTMLParser):
+    """The live loss curve's lines (data-series -> [(step, loss)]), markers and texts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines, self.dots, self.chance, self.marks, self.text = {}, [], None, [], []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "polyline":
+            pts = [tuple(map(float, p.split(","))) for p in a["points"].split()]
+            assert int(a["data-n"]) == len(pts)
+            self.lines[a["data-series"]] = pts
+        elif tag == "circle":
+            self.dots.append((float(a["data-x"]), float(a["data-y"])))
+        elif "data-chance" in a:
+            self.chance = float(a["data-chance"])
+        elif "data-step" in a:
+            self.marks.append(int(a["data-step"]))
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def test_the_live_loss_svg_carries_its_data():
+    steps = [{"step": i, "loss": 2.5 / (1 + i / 50)} for i in range(1, 1201)]
+    epochs = [{"epoch": 1, "step": 600, "val_loss": 0.3}, {"epoch": 2, "step": 1200, "val_loss": 0.2}]
+    rising = training.Advice("x", "warning", "Loss rising: look", "text", step=900)
+    p = Svg()
+    p.feed(live_svg.loss_svg(steps, epochs, [rising], num_classes=10))
+    (xr, yr), (xs, ys) = figs.loss_series(steps, max_points=live_svg.LIVE_POINTS)
+    assert len(p.lines["raw"]) == len(xr) <= live_svg.LIVE_POINTS
+    assert [x for x, _ in p.lines["smoothed"]] == xs and p.lines["smoothed"][-1][1] == pytest.approx(ys[-1], rel=1e-3)
+    assert p.lines["raw"][0] == (1.0, pytest.approx(steps[0]["loss"], rel=1e-3))
+    assert p.dots == [(600, 0.3), (1200, 0.2)] and len(p.lines["val"]) == 2
+    assert p.chance == pytest.approx(2.3026, abs=1e-4) and p.marks == [900]
+    text = "".join(p.text)
+    for words in (figs.LOSS_TITLE, *figs.LOSS_AXES, *(n for n, _ in figs.LOSS_LINES.values()), "Loss rising",
+                  figs.chance_note(10), "1,200"):
+        assert words in text
+
+
+@pytest.mark.parametrize("hi", [0.7, 2.41, 9.99, 1234, 50_000])
+def test_nice_ticks(hi):
+    t = live_svg.nice_ticks(hi, 6)
+    d = t[1] - t[0]
+    assert t[0] == 0 and 2 <= len(t) <= 7 and t[-1] <= hi < t[-1] + d + 1e-9
+    assert f"{d / 10 ** math.floor(math.log10(d)):.6f}" in ("1.000000", "2.000000", "5.000000")
+
+
 @pytest.fixture
 def running(tmp_path, monkeypatch):
     """A long run training in this process (the page reads it from the registry's memory)."""
@@ -83,6 +137,8 @@ def test_a_running_run_has_one_live_element_and_stop_with_the_page(running):
     live = [m for m in md if "pg-nums" in m]
     assert len(live) == 1 and "role='progressbar'" in live[0] and re.search(r"step [\d,]+ of [\d,]+", live[0])
     assert any(re.search(r"### long .*Running", m) for m in md)
+    assert any("pgLiveLoss" in m and "<polyline data-series='smoothed'" in m for m in md)   # the curve: SVG
+    assert not any(figs.LOSS_TITLE in c.proto.spec for c in at.get("plotly_chart"))
     by_key(at.button, f"train_stop_{running}").click().run()
     deadline = time.time() + 30
     while not any("Stopped" in str(m.value) for m in at.markdown) and time.time() < deadline:
@@ -92,3 +148,5 @@ def test_a_running_run_has_one_live_element_and_stop_with_the_page(running):
     assert any(re.search(r"### long .*Stopped", str(m.value)) for m in at.markdown)
     assert not [b for b in at.button if b.key == f"train_stop_{running}"]
     assert not any("role='progressbar'" in str(m.value) for m in at.markdown)
+    assert any(figs.LOSS_TITLE in c.proto.spec for c in at.get("plotly_chart"))      # over: plotly
+    assert not any("pgLiveLoss" in str(m.value) for m in at.markdown)
