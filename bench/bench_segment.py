@@ -22,7 +22,13 @@ data, the loop sat at the all-background 0.40 for 4 epochs and ended at 0.82 aft
 0.90: /tmp/s10/tb.py, load 5 to 8); (b) the old defaults (U-Net depth 3, width 12, 9 epochs, OneCycle to 1e-2)
 82.3 s, mIoU 0.913: 0.74x. But 0.913 was seed 0's luck: seed 1 ended at 0.772.
 
-Latest run (``--threads 1 --seeds 0,1``, load average 7 to 12 from other work while (a) ran, 5 to
+Latest quiet runs (``--threads 1 --seeds 0``, load average 0.8 to 1.0, nothing else running),
+after the profile's cuts below, twice back to back: (a) 102.3 s / 104.3 s, 15 epochs, mIoU
+0.966; (b) the defaults 60.4 s / 64.2 s, mIoU 0.931 (0.90 first at epoch 7): **0.59x / 0.62x**,
+at the target's edge. With ``--epochs 8`` the defaults end at 0.895 in 57.2 s. (``--seeds`` sets
+the CLI's ``--seed``, which seeds the generated data too; the textbook loop always uses seed 0.)
+
+An earlier run (``--threads 1 --seeds 0,1``, load average 7 to 12 from other work while (a) ran, 5 to
 7 during (b): its ratio is not a measurement): (a) 388.5 s, 15 epochs, mIoU 0.966; (b) the
 defaults now (depth 2, the textbook's own network: a step 68 ms against 82 ms at depth 3) seed 0
 121.3 s, mIoU 0.931 (0.90 first at epoch 7), seed 1 122.0 s, mIoU 0.734 (0.90 not reached).
