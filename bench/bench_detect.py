@@ -35,92 +35,117 @@ PLAIN_LINE = re.compile(r"^epoch (\d+) map50 ([0-9.]+)")
 APP_LINE = re.compile(r"^epoch (\d+)/\d+: .*val mAP@0\.5 ([0-9.]+)")
 
 
+SIDE, CELLS = 64, 8          # the plain loop's scenes (px) and grid (cells a side)
+
+
+def _plain_net(classes: int):
+    """The plain loop's backbone: ~316k parameters, 64 px -> an 8 x 8 grid of 5 + classes."""
+    from torch import nn
+
+    def conv(i, o):
+        return [nn.Conv2d(i, o, 3, padding=1), nn.BatchNorm2d(o), nn.LeakyReLU(0.1)]
+    return nn.Sequential(*conv(3, 32), nn.MaxPool2d(2), *conv(32, 64), nn.MaxPool2d(2), *conv(64, 128),
+                         nn.MaxPool2d(2), *conv(128, 128), *conv(128, 64), nn.Conv2d(64, 5 + classes, 1))
+
+
+def _grid_targets(labels, boxes):
+    """Each object in the cell holding its centre: objectness, (x, y in the cell, w, h), class."""
+    import torch
+
+    n = labels.shape[0]
+    obj = torch.zeros(n, CELLS, CELLS)
+    box = torch.zeros(n, CELLS, CELLS, 4)
+    cls = torch.zeros(n, CELLS, CELLS, dtype=torch.long)
+    b, k = (labels >= 0).nonzero(as_tuple=True)
+    bx = boxes[b, k] / SIDE
+    cx, cy = (bx[:, 0] + bx[:, 2]) / 2, (bx[:, 1] + bx[:, 3]) / 2
+    col, row = (cx * CELLS).long().clamp(max=CELLS - 1), (cy * CELLS).long().clamp(max=CELLS - 1)
+    obj[b, row, col] = 1
+    box[b, row, col] = torch.stack([cx * CELLS - col, cy * CELLS - row, bx[:, 2] - bx[:, 0], bx[:, 3] - bx[:, 1]], 1)
+    cls[b, row, col] = labels[b, k]
+    return obj, box, cls
+
+
+def _plain_loss(out, obj, box, cls):
+    """YOLOv1's: objectness (empty cells weighted 0.5), box (sqrt of the sides, weight 5), class."""
+    import torch
+    import torch.nn.functional as F
+
+    out = out.permute(0, 2, 3, 1)
+    bce = F.binary_cross_entropy_with_logits(out[..., 0], obj, reduction="none")
+    l_obj = (bce * obj).sum() + 0.5 * (bce * (1 - obj)).sum()
+    m = obj.bool()
+    p = torch.sigmoid(out[..., 1:5][m])
+    l_box = ((p[:, :2] - box[m][:, :2]) ** 2).sum() + ((p[:, 2:].sqrt() - box[m][:, 2:].sqrt()) ** 2).sum()
+    l_cls = F.cross_entropy(out[..., 5:][m], cls[m], reduction="sum")
+    return (l_obj + 5 * l_box + l_cls) / out.shape[0]
+
+
+def _detections(out):
+    """Every cell's box scored objectness x class probability, above 0.01, after batched NMS."""
+    import torch
+    from torchvision.ops import batched_nms
+
+    out = out.permute(0, 2, 3, 1)
+    p, lab = out[..., 5:].softmax(-1).max(-1)
+    score = torch.sigmoid(out[..., 0]) * p
+    t = torch.sigmoid(out[..., 1:5])
+    ar = torch.arange(CELLS).float()
+    cx, cy = (ar.view(1, 1, -1) + t[..., 0]) / CELLS * SIDE, (ar.view(1, -1, 1) + t[..., 1]) / CELLS * SIDE
+    w, h = t[..., 2] * SIDE, t[..., 3] * SIDE
+    xyxy = torch.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], -1)
+    res = []
+    for i in range(out.shape[0]):
+        keep = score[i].flatten() > 0.01
+        bx, sc, lb = xyxy[i].reshape(-1, 4)[keep], score[i].flatten()[keep], lab[i].flatten()[keep]
+        k = batched_nms(bx, sc, lb, 0.5)[:100]
+        res.append({"boxes": bx[k], "scores": sc[k], "labels": lb[k]})
+    return res
+
+
+def _plain_map50(net, va, x_va) -> float:
+    """mAP@0.5 of ``net`` on the validation scenes (torchmetrics)."""
+    import torch
+    from torchmetrics.detection import MeanAveragePrecision
+
+    net.eval()
+    metric = MeanAveragePrecision(box_format="xyxy", iou_type="bbox")
+    with torch.no_grad():
+        for i in range(0, len(x_va), 200):
+            valid = va.labels[i:i + 200] >= 0
+            metric.update(_detections(net(x_va[i:i + 200])),
+                          [{"boxes": b[v], "labels": lab[v]} for b, lab, v in
+                           zip(va.boxes[i:i + 200], va.labels[i:i + 200], valid)])
+    return float(metric.compute()["map_50"])
+
+
 def plain(n_train: int, n_val: int, max_epochs: int, threads: int) -> None:
     """The textbook loop; prints ``epoch k map50 x`` after each epoch."""
     import torch
-    import torch.nn.functional as F
-    from torch import nn
-    from torchmetrics.detection import MeanAveragePrecision
-    from torchvision.ops import batched_nms
 
     sys.path.insert(0, str(ROOT))
     from playground.data.scenes import make_scenes
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    tr = make_scenes(n_train, 64, 0, max_shapes=3)
-    va = make_scenes(n_val, 64, 1_000_003, max_shapes=3)
-    classes, cells = len(tr.class_names), 8
-
-    def conv(i, o):
-        return [nn.Conv2d(i, o, 3, padding=1), nn.BatchNorm2d(o), nn.LeakyReLU(0.1)]
-    net = nn.Sequential(*conv(3, 32), nn.MaxPool2d(2), *conv(32, 64), nn.MaxPool2d(2), *conv(64, 128),
-                        nn.MaxPool2d(2), *conv(128, 128), *conv(128, 64), nn.Conv2d(64, 5 + classes, 1))
+    tr = make_scenes(n_train, SIDE, 0, max_shapes=3)
+    va = make_scenes(n_val, SIDE, 1_000_003, max_shapes=3)
+    net = _plain_net(len(tr.class_names))
     print("params", sum(p.numel() for p in net.parameters()), flush=True)
     opt = torch.optim.AdamW(net.parameters(), 3e-3)
     x_tr = tr.images.float() / 255
     x_va = va.images.float() / 255
-
-    def grid_targets(labels, boxes):
-        n = labels.shape[0]
-        obj = torch.zeros(n, cells, cells)
-        box = torch.zeros(n, cells, cells, 4)
-        cls = torch.zeros(n, cells, cells, dtype=torch.long)
-        b, k = (labels >= 0).nonzero(as_tuple=True)
-        bx = boxes[b, k] / 64
-        cx, cy = (bx[:, 0] + bx[:, 2]) / 2, (bx[:, 1] + bx[:, 3]) / 2
-        col, row = (cx * cells).long().clamp(max=cells - 1), (cy * cells).long().clamp(max=cells - 1)
-        obj[b, row, col] = 1
-        box[b, row, col] = torch.stack([cx * cells - col, cy * cells - row, bx[:, 2] - bx[:, 0], bx[:, 3] - bx[:, 1]], 1)
-        cls[b, row, col] = labels[b, k]
-        return obj, box, cls
-
-    def loss_fn(out, obj, box, cls):
-        out = out.permute(0, 2, 3, 1)
-        bce = F.binary_cross_entropy_with_logits(out[..., 0], obj, reduction="none")
-        l_obj = (bce * obj).sum() + 0.5 * (bce * (1 - obj)).sum()
-        m = obj.bool()
-        p = torch.sigmoid(out[..., 1:5][m])
-        l_box = ((p[:, :2] - box[m][:, :2]) ** 2).sum() + ((p[:, 2:].sqrt() - box[m][:, 2:].sqrt()) ** 2).sum()
-        l_cls = F.cross_entropy(out[..., 5:][m], cls[m], reduction="sum")
-        return (l_obj + 5 * l_box + l_cls) / out.shape[0]
-
-    def detections(out):
-        out = out.permute(0, 2, 3, 1)
-        p, lab = out[..., 5:].softmax(-1).max(-1)
-        score = torch.sigmoid(out[..., 0]) * p
-        t = torch.sigmoid(out[..., 1:5])
-        ar = torch.arange(cells).float()
-        cx, cy = (ar.view(1, 1, -1) + t[..., 0]) / cells * 64, (ar.view(1, -1, 1) + t[..., 1]) / cells * 64
-        w, h = t[..., 2] * 64, t[..., 3] * 64
-        xyxy = torch.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], -1)
-        res = []
-        for i in range(out.shape[0]):
-            keep = score[i].flatten() > 0.01
-            bx, sc, lb = xyxy[i].reshape(-1, 4)[keep], score[i].flatten()[keep], lab[i].flatten()[keep]
-            k = batched_nms(bx, sc, lb, 0.5)[:100]
-            res.append({"boxes": bx[k], "scores": sc[k], "labels": lb[k]})
-        return res
-
-    obj, box, cls = grid_targets(tr.labels, tr.boxes)
+    obj, box, cls = _grid_targets(tr.labels, tr.boxes)
     for epoch in range(1, max_epochs + 1):
         net.train()
         perm = torch.randperm(n_train)
         for i in range(0, n_train - 31, 32):
             idx = perm[i:i + 32]
-            loss = loss_fn(net(x_tr[idx]), obj[idx], box[idx], cls[idx])
+            loss = _plain_loss(net(x_tr[idx]), obj[idx], box[idx], cls[idx])
             opt.zero_grad()
             loss.backward()
             opt.step()
-        net.eval()
-        metric = MeanAveragePrecision(box_format="xyxy", iou_type="bbox")
-        with torch.no_grad():
-            for i in range(0, n_val, 200):
-                valid = va.labels[i:i + 200] >= 0
-                metric.update(detections(net(x_va[i:i + 200])),
-                              [{"boxes": b[v], "labels": lab[v]} for b, lab, v in
-                               zip(va.boxes[i:i + 200], va.labels[i:i + 200], valid)])
-        print(f"epoch {epoch} map50 {float(metric.compute()['map_50']):.4f}", flush=True)
+        print(f"epoch {epoch} map50 {_plain_map50(net, va, x_va):.4f}", flush=True)
 
 
 def timed(cmd: list[str], pattern: re.Pattern, target: float, stream: str, limit: float) -> tuple[float | None, list[str]]:

@@ -34,6 +34,7 @@ from playground.data.decoding import MAX_DECODED_BYTES, decoded_bytes, gb
 from playground.runs import uploads
 from playground.figures import data as figs
 from ui.common import fmt_int, plain, show_error
+from ui import pair_zip
 
 SOURCES = {"zip": "Upload a zip", "folder": "A folder on this server"}
 SPLIT_WORDS = {"train": "training", "val": "validation", "test": "test (held out)"}
@@ -299,9 +300,7 @@ def _skipped(insp: data.Inspection) -> None:
         reasons[why] = reasons.get(why, 0) + 1
     label = f"Skipped files: {fmt_int(len(insp.skipped))} (" + \
         ", ".join(f"{n} {why}" for why, n in sorted(reasons.items(), key=lambda kv: -kv[1])[:3]) + ")"
-    with st.expander(label):
-        st.dataframe(pd.DataFrame(insp.skipped, columns=["file", "why it was skipped"]),
-                     hide_index=True, width="stretch", height=min(400, 40 + 35 * len(insp.skipped)))
+    pair_zip.skipped_table(insp.skipped, label)
 
 
 def show_inspection(own: OwnData) -> None:

@@ -6,15 +6,14 @@ loss's three weights (``detect.LOSS_WEIGHTS``, the run's ``loss_options``). Dete
 augmentation (a flipped image would need its boxes flipped too)."""
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
 from playground import data
 from playground.networks.grid import DEFAULTS as GRID, WIDTH_RANGE
-from playground.runs import uploads
 from playground.tasks import TASKS, detect
 from playground.tasks.labels import read_labels
-from ui.common import fmt_int, plain, show_error
+from ui import pair_zip
+from ui.common import fmt_int, plain
 
 SOURCES = {"scenes": "Scenes (generated, 1 to 4 shapes with their boxes)",
            "zip": "Your zip of images/ and YOLO labels/"}
@@ -35,42 +34,27 @@ def parameters(channels: int, classes: int, width: int) -> int:
     return detect.parameters(channels, classes, width)
 
 
-@st.cache_data(show_spinner="Reading your images and labels ...", max_entries=4)
-def inspect_zip(digest: str, _raw: bytes) -> dict:
+def inspect_zip(digest: str, raw: bytes) -> dict:
     """What :func:`read_labels` understood of the zip (cached by its content hash): classes,
     kept images, objects per class, size, skipped (path, reason); {"error": words} otherwise."""
-    try:
-        d = read_labels(_raw)
-    except data.DataError as e:
-        return {"error": str(e)}
-    return {"classes": d.classes, "n": len(d.names), "shape": tuple(d.x.shape[1:]), "skipped": d.skipped,
-            "objects": d.objects(), "label": d.label}
+    return pair_zip.inspect("labels", digest, raw, read_labels, "objects")
+
+
+def _caption(got: dict) -> str:
+    c, h, w = got["shape"]
+    objects = ", ".join(f"{plain(k)} {fmt_int(v)}" for k, v in got["objects"].items())
+    return (f"{fmt_int(got['n'])} images with their labels, stretched to {w} x {h} px, "
+            f"{len(got['classes'])} classes; objects: {objects}.")
 
 
 def _zip_data() -> tuple[dict, tuple[int, int, int], int, int, str] | None:
-    up = st.file_uploader("Zip of images/ and labels/", type=["zip"], key="train_det_zip",
-                          help="images/cat1.jpg beside labels/cat1.txt (YOLO: one object a line, "
-                               "'class cx cy w h', the box as fractions of the image); an optional "
-                               "classes.txt names the classes, class 0 first.")
-    if up is None:
-        st.info("Upload a zip with images/ and labels/ (YOLO text files, one per image).")
-        return None
-    digest = uploads.digest(up.getvalue())
-    got = inspect_zip(digest, up.getvalue())
-    if "error" in got:
-        show_error(f"This zip cannot be used for detection: {got['error']}")
-        return None
-    c, h, w = got["shape"]
-    objects = ", ".join(f"{plain(k)} {fmt_int(v)}" for k, v in got["objects"].items())
-    st.caption(f"{fmt_int(got['n'])} images with their labels, stretched to {w} x {h} px, "
-               f"{len(got['classes'])} classes; objects: {objects}.")
-    if got["skipped"]:
-        with st.expander(f"Skipped: {fmt_int(len(got['skipped']))} files"):
-            st.dataframe(pd.DataFrame(got["skipped"], columns=["file", "why it was skipped"]),
-                         hide_index=True, width="stretch")
-    n_train = round(got["n"] * (1 - data.OWN_DATA["val_fraction"]))
-    cfg = {"name": "zip", "path": str(uploads.path_for(digest))}
-    return cfg, (c, h, w), len(got["classes"]), n_train, got["label"]
+    return pair_zip.own_zip(
+        uploader="Zip of images/ and labels/", key="train_det_zip",
+        help="images/cat1.jpg beside labels/cat1.txt (YOLO: one object a line, 'class cx cy w h', "
+             "the box as fractions of the image); an optional classes.txt names the classes, class 0 first.",
+        empty="Upload a zip with images/ and labels/ (YOLO text files, one per image).",
+        spinner="Reading your images and labels ...",
+        refused="This zip cannot be used for detection:", inspect_zip=inspect_zip, caption=_caption)
 
 
 def data_column() -> tuple[dict, tuple[int, int, int], int, int, str] | None:

@@ -4,15 +4,14 @@ depth, skips, its parameter count) and the loss (``TASKS["segment"].losses``). S
 no augmentation (a flipped image beside an unflipped mask would teach wrong pixels)."""
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
 from playground import data, training
 from playground.networks.unet import DEFAULTS as UNET, DEPTH_RANGE, WIDTH_RANGE, unet_size
-from playground.runs import uploads
 from playground.tasks import TASKS
 from playground.tasks.masks import read_masks
-from ui.common import fmt_int, plain, show_error
+from ui import pair_zip
+from ui.common import fmt_int, plain
 
 SOURCES = {"shapes": "Shapes (generated, exact masks)", "zip": "Your zip of images/ and masks/"}
 N_TRAIN = [500, 1000, 2000, 3000, 4000, 8000]
@@ -26,41 +25,26 @@ def parameters(channels: int, classes: int, width: int, depth: int, skips: bool)
     return unet_size(channels, classes, width=width, depth=depth, skips=skips)
 
 
-@st.cache_data(show_spinner="Reading your images and masks ...", max_entries=4)
-def inspect_zip(digest: str, _raw: bytes) -> dict:
+def inspect_zip(digest: str, raw: bytes) -> dict:
     """What :func:`read_masks` understood of the zip (cached by its content hash): classes,
-    kept pairs, size, skipped (path, reason); {"error": words} when nothing can be used."""
-    try:
-        d = read_masks(_raw)
-    except data.DataError as e:
-        return {"error": str(e)}
-    return {"classes": d.classes, "n": len(d.names), "shape": tuple(d.x.shape[1:]), "skipped": d.skipped,
-            "pixels": d.pixels(), "label": d.label}
+    kept pairs, size, pixels per class, skipped (path, reason); {"error": words} otherwise."""
+    return pair_zip.inspect("masks", digest, raw, read_masks, "pixels")
+
+
+def _caption(got: dict) -> str:
+    c, h, w = got["shape"]
+    return (f"{fmt_int(got['n'])} image and mask pairs, {w} x {h} px, {len(got['classes'])} classes: "
+            f"{plain(', '.join(got['classes']))}.")
 
 
 def _zip_data() -> tuple[dict, tuple[int, int, int], int, int, str] | None:
-    up = st.file_uploader("Zip of images/ and masks/", type=["zip"], key="train_zip",
-                          help="images/cat1.jpg beside masks/cat1.png (PNG, the same name; each "
-                               "pixel's value is its class, 0 the background); an optional "
-                               "classes.txt names the classes, background first.")
-    if up is None:
-        st.info("Upload a zip with images/ and masks/ (PNG masks, pixel value = class).")
-        return None
-    digest = uploads.digest(up.getvalue())
-    got = inspect_zip(digest, up.getvalue())
-    if "error" in got:
-        show_error(f"This zip cannot be used for segmentation: {got['error']}")
-        return None
-    c, h, w = got["shape"]
-    st.caption(f"{fmt_int(got['n'])} image and mask pairs, {w} x {h} px, {len(got['classes'])} classes: "
-               f"{plain(', '.join(got['classes']))}.")
-    if got["skipped"]:
-        with st.expander(f"Skipped: {fmt_int(len(got['skipped']))} files"):
-            st.dataframe(pd.DataFrame(got["skipped"], columns=["file", "why it was skipped"]),
-                         hide_index=True, width="stretch")
-    n_train = round(got["n"] * (1 - data.OWN_DATA["val_fraction"]))
-    cfg = {"name": "zip", "path": str(uploads.path_for(digest))}
-    return cfg, (c, h, w), len(got["classes"]), n_train, got["label"]
+    return pair_zip.own_zip(
+        uploader="Zip of images/ and masks/", key="train_zip",
+        help="images/cat1.jpg beside masks/cat1.png (PNG, the same name; each pixel's value is its "
+             "class, 0 the background); an optional classes.txt names the classes, background first.",
+        empty="Upload a zip with images/ and masks/ (PNG masks, pixel value = class).",
+        spinner="Reading your images and masks ...",
+        refused="This zip cannot be used for segmentation:", inspect_zip=inspect_zip, caption=_caption)
 
 
 def data_column() -> tuple[dict, tuple[int, int, int], int, int, str] | None:
