@@ -16,28 +16,24 @@ Prints both, their ratio (target <= 0.6) and the mIoU each reached::
 
 Both loops share the machine as it is (on a shared box, measure them in the same run).
 
-Quiet run (``--threads 1``, load average 2.0): (a) 111.6 s, mIoU 0.966 at epoch 15 (0.90
-first reached there; that was torch seed 0's luck too: with ``torch.manual_seed(1)``, same
-data, the loop sat at the all-background 0.40 for 4 epochs and ended at 0.82 after 15, never
-0.90: /tmp/s10/tb.py, load 5 to 8); (b) the old defaults (U-Net depth 3, width 12, 9 epochs, OneCycle to 1e-2)
-82.3 s, mIoU 0.913: 0.74x. But 0.913 was seed 0's luck: seed 1 ended at 0.772.
+Latest (``--threads 1 --seeds 0,1,2``, load average 1.0, nothing else running): (a) 107.9 s,
+15 epochs, mIoU 0.966; (b) the defaults now (the U-Net with the image's context, 6 epochs)
+43.3 / 44.6 / 43.9 s, mIoU 0.936 / 0.949 / 0.943 (0.90 first at epoch 5 on each seed):
+**0.40x / 0.41x / 0.41x**.
 
-Latest quiet runs (``--threads 1 --seeds 0``, load average 0.8 to 1.0, nothing else running),
-after the profile's cuts below, twice back to back: (a) 102.3 s / 104.3 s, 15 epochs, mIoU
-0.966; (b) the defaults 60.4 s / 64.2 s, mIoU 0.931 (0.90 first at epoch 7): **0.59x / 0.62x**,
-at the target's edge. With ``--epochs 8`` the defaults end at 0.895 in 57.2 s. (``--seeds`` sets
-the CLI's ``--seed``, which seeds the generated data too; the textbook loop always uses seed 0.)
+Before the context (quiet, seed 0, twice): (a) 102.3 s / 104.3 s; (b) the U-Net without it,
+9 epochs, 60.4 s / 64.2 s, mIoU 0.931: 0.59x / 0.62x, and seeds 1 / 2 never reached 0.90
+(0.734 / 0.774: patches of a second shape class inside a shape). The textbook loop is no
+steadier there: with ``torch.manual_seed(1)``, same data, it sat at the all-background 0.40
+for 4 epochs and ended at 0.82 after 15. (``--seeds`` sets the CLI's ``--seed``, which seeds
+the generated data too; the textbook loop always uses seed 0.)
 
-An earlier run (``--threads 1 --seeds 0,1``, load average 7 to 12 from other work while (a) ran, 5 to
-7 during (b): its ratio is not a measurement): (a) 388.5 s, 15 epochs, mIoU 0.966; (b) the
-defaults now (depth 2, the textbook's own network: a step 68 ms against 82 ms at depth 3) seed 0
-121.3 s, mIoU 0.931 (0.90 first at epoch 7), seed 1 122.0 s, mIoU 0.734 (0.90 not reached).
 Profiled per epoch (cProfile, 1 thread): the app's epoch cost more than the textbook's because
 its U-Net had a fourth level (96 channels at 4 px: ~1.2x a step), train accuracy's argmax over
 the class dimension (4.6-10.9 ms a step; max(1).indices: 0.6-1.3 ms) and three torchmetrics in
 validation (332 -> 200 ms an epoch with one MeanIoU for the mean and per class); checkpoints,
-views and status writes are ~0.1 s an epoch. What is left short is learning, not overhead: no
-default measured reaches 0.90 on seeds 0 and 1 in 9 epochs (playground/tasks/segment.py).
+views and status writes are ~0.1 s an epoch. What was left short was learning, not overhead,
+until the image's context (playground/networks/unet.py, playground/tasks/segment.py).
 """
 from __future__ import annotations
 

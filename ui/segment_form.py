@@ -1,6 +1,6 @@
 """The new-run form's columns for a segment run: the data (the shapes with their exact masks, or
 the learner's zip of ``images/`` and ``masks/``, inspected as masks), the U-Net's knobs (width,
-depth, skips, its parameter count) and the loss (``TASKS["segment"].losses``). Segment runs take
+depth, skips, the image's context, its parameter count) and the loss (``TASKS["segment"].losses``). Segment runs take
 no augmentation (a flipped image beside an unflipped mask would teach wrong pixels)."""
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ UNET_START = {**UNET, **START.model["unet"]}     # the U-Net knobs' starting val
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def parameters(channels: int, classes: int, width: int, depth: int, skips: bool) -> int:
-    return unet_size(channels, classes, width=width, depth=depth, skips=skips)
+def parameters(channels: int, classes: int, width: int, depth: int, skips: bool, context: bool) -> int:
+    return unet_size(channels, classes, width=width, depth=depth, skips=skips, context=context)
 
 
 def inspect_zip(digest: str, raw: bytes) -> dict:
@@ -73,7 +73,11 @@ def model_column(shape: tuple[int, int, int], classes: int) -> tuple[dict, str, 
     skips = st.toggle("Skip connections", value=UNET_START["skips"], key="train_seg_skips",
                       help="Off: the decoder rebuilds the mask from the coarse bottleneck alone; "
                            "watch the edges blur.")
-    st.metric("Parameters", fmt_int(parameters(shape[0], classes, width, depth, skips)))
+    context = st.toggle("Image context", value=UNET_START["context"], key="train_seg_context",
+                        help="The whole image votes on which classes it holds, and a pixel cannot "
+                             "pick a class the image rules out. Off: a shape often comes out in "
+                             "patches of two classes (a star's tip read as a triangle).")
+    st.metric("Parameters", fmt_int(parameters(shape[0], classes, width, depth, skips, context)))
     losses = list(TASK.losses)
     loss = st.selectbox("Loss", losses, index=losses.index(TASK.default_loss), key="train_seg_loss",
                         format_func=lambda k: TASK.losses[k][0],
@@ -81,4 +85,5 @@ def model_column(shape: tuple[int, int, int], classes: int) -> tuple[dict, str, 
                              "rare it is. Both: per-pixel gradients early, overlap at the end.")
     st.caption("No augmentation for segment runs: a flipped image beside its unflipped mask would "
                "teach wrong pixels.")
-    return {"unet": {"width": int(width), "depth": int(depth), "skips": bool(skips)}}, loss, {}
+    knobs = {"width": int(width), "depth": int(depth), "skips": bool(skips), "context": bool(context)}
+    return {"unet": knobs}, loss, {}

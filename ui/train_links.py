@@ -33,6 +33,7 @@ def link_params(views: list[str]) -> list[Param]:
             Param("unet_depth", "train_seg_depth", "int", segment_form.UNET_START["depth"],
                   lo=DEPTH_RANGE[0], hi=DEPTH_RANGE[1]),
             Param("skips", "train_seg_skips", "bool", segment_form.UNET_START["skips"]),
+            Param("context", "train_seg_context", "bool", segment_form.UNET_START["context"]),
             Param("loss", "train_seg_loss", choices=list(TASKS["segment"].losses),
                   default=TASKS["segment"].default_loss),
             Param("det_data", "train_det_data", choices=list(detect_form.SOURCES), default="scenes"),

@@ -2,6 +2,11 @@
 ``depth`` times, a decoder that doubles it back, and skip connections that hand each encoder
 level's features to the decoder level of the same size. ``skips=False`` drops them (the decoder
 then rebuilds the mask from the coarse bottleneck alone), so a learner can see what they are for.
+``context=True`` adds the whole image's context (the idea of EncNet's semantic encoding, Zhang et
+al. 2018): the bottleneck, averaged over the image, gives one score per object class for "this
+image holds it", whose log-sigmoid is added to that class's score at every pixel. A pixel then
+cannot pick a class that the image as a whole rules out: the stray patches of a second shape
+inside a shape (a star's tip read as a triangle) go. Background is never gated.
 
 Every level is two 3x3 convolutions (padding 1) with batch norm and ReLU; level ``i`` has
 ``width * 2**i`` channels; down is 2x2 max pooling, up a 2x2 transposed convolution; a 1x1
@@ -21,7 +26,9 @@ WIDTH_RANGE = (4, 64)      # channels of the first level
 DEPTH_RANGE = (1, 5)       # poolings: 32 px shapes have 1 px left at depth 5
 # The knobs' defaults, once: three poolings take 32 px shapes to a 4 px bottleneck whose 3x3
 # convolutions see the whole image; width 16 is ~0.47M parameters (tests/unit/test_segment.py).
-DEFAULTS = {"width": 16, "depth": 3, "skips": True}
+# ``context`` is off by default (the textbook U-Net; a checkpoint whose spec predates the knob
+# rebuilds without it); the segment task's defaults turn it on (playground/tasks/segment.py).
+DEFAULTS = {"width": 16, "depth": 3, "skips": True, "context": False}
 
 
 class UNetError(ValueError):
@@ -42,10 +49,10 @@ class UNet(nn.Module):
 
     def __init__(self, in_channels: int = 3, num_classes: int = 2, *,
                  width: int = DEFAULTS["width"], depth: int = DEFAULTS["depth"],
-                 skips: bool = DEFAULTS["skips"]) -> None:
+                 skips: bool = DEFAULTS["skips"], context: bool = DEFAULTS["context"]) -> None:
         super().__init__()
         check_knobs(in_channels, num_classes, width, depth)
-        self.depth, self.skips = int(depth), bool(skips)
+        self.depth, self.skips, self.context = int(depth), bool(skips), bool(context)
         widths = [width * 2 ** i for i in range(depth + 1)]           # level i's channels
         self.down = nn.ModuleList([_block(in_channels, widths[0])] +
                                   [_block(widths[i - 1], widths[i]) for i in range(1, depth + 1)])
@@ -54,6 +61,8 @@ class UNet(nn.Module):
         self.merge = nn.ModuleList([_block(widths[i] * (2 if skips else 1), widths[i])
                                     for i in reversed(range(depth))])
         self.head = nn.Conv2d(widths[0], num_classes, 1)
+        # the image's context: bottleneck channels -> a score per object class (background: none)
+        self.presence = nn.Linear(widths[-1], num_classes - 1) if self.context else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
@@ -63,11 +72,23 @@ class UNet(nn.Module):
             x = block(x if i == 0 else F.max_pool2d(x, 2))             # (N, width*2**i, H/2**i, W/2**i)
             kept.append(x)
         kept.pop()                                                     # the bottleneck is x itself
+        gate = self.class_gate(x) if self.presence is not None else None
         for up, merge in zip(self.up, self.merge):
             x = up(x)                                                  # twice the size, half the channels
             skip = kept.pop()
             x = merge(torch.cat([skip, x], dim=1) if self.skips else x)
-        return self.head(x)[..., :h, :w]                               # (N, classes, H, W)
+        scores = self.head(x)
+        if gate is not None:
+            scores = scores + gate[:, :, None, None]                   # the same at every pixel
+        return scores[..., :h, :w]                                     # (N, classes, H, W)
+
+    def class_gate(self, bottleneck: torch.Tensor) -> torch.Tensor:
+        """(N, classes) what the image's context adds to each class's score at every pixel: 0
+        for the background, log sigmoid(presence) <= 0 for each object class (near 0 for a class
+        the image holds, very negative for one it does not), from the bottleneck averaged over
+        the image."""
+        present = F.logsigmoid(self.presence(bottleneck.mean(dim=(2, 3))))      # (N, classes - 1)
+        return torch.cat([present.new_zeros(present.shape[0], 1), present], dim=1)
 
 
 def check_knobs(in_channels: int, num_classes: int, width: int, depth: int) -> None:

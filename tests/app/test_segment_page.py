@@ -64,7 +64,7 @@ def test_pick_segment_start_a_tiny_run_and_watch_its_masks(runs_dir):
     assert_ok(at)
     info = _wait_finished()
     assert info.status == "finished" and info.config["task"] == "segment" and info.config["loss"] == "dice"
-    assert info.config["model"] == {"unet": {"width": 8, "depth": 2, "skips": True}}
+    assert info.config["model"] == {"unet": {"width": 8, "depth": 2, "skips": True, "context": True}}
     at.run()
     assert_ok(at)
     shown = texts(at)
@@ -84,11 +84,12 @@ def _query(at) -> str:
 
 def test_a_link_with_task_segment_restores_the_form(runs_dir):
     at = page("train")
-    at.query_params.update({"task": "segment", "unet_width": "24", "skips": "0", "loss": "ce"})
+    at.query_params.update({"task": "segment", "unet_width": "24", "skips": "0", "context": "0", "loss": "ce"})
     at.run()
     assert_ok(at)
     assert by_key(at.radio, "train_task").value == "segment"
     assert by_key(at.slider, "train_seg_width").value == 24 and by_key(at.toggle, "train_seg_skips").value is False
+    assert by_key(at.toggle, "train_seg_context").value is False
     assert by_key(at.selectbox, "train_seg_loss").value == "ce"
 
 
