@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 from PIL import Image, ImageDraw
 
 from .segment import MASK_COLOURS
-from .training import FONT, PALETTE
+from .training import FONT, LEGEND_BELOW, PALETTE
 
 SCALE = 4            # a 64 px scene is drawn 256 px wide (nearest: the pixels stay visible)
 GRID_COLOUR = (255, 255, 255, 110)
@@ -127,9 +127,8 @@ def detect_curves(epochs: list[dict[str, Any]]) -> go.Figure:
                  line=dict(color=PALETTE[i], width=3), marker=dict(size=9))
             for i, (k, name) in enumerate((("val_map50", "validation mAP@0.5"),
                                            ("val_map", "validation mAP (IoU 0.5 to 0.95)")))]
-    layout = dict(title=dict(text="Boxes per epoch: mAP", font=dict(size=18)), height=360, font=FONT,
-                  margin=dict(l=60, r=20, t=60, b=50), uirevision="keep",
-                  legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0),
+    layout = dict(title=dict(text="Boxes per epoch: mAP", font=dict(size=18)), height=400, font=FONT,
+                  uirevision="keep", **LEGEND_BELOW,
                   xaxis=dict(title=dict(text="epoch"), dtick=1 if len(ep) <= 20 else None),
                   yaxis=dict(title=dict(text="mean average precision"), range=[0, 1.02]))
     return go.Figure(data=data, layout=layout)

@@ -8,7 +8,7 @@ from typing import Any, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from .training import FONT, PALETTE
+from .training import FONT, LEGEND_BELOW, PALETTE
 
 
 def _layout(title: str, height: int = 360) -> dict[str, Any]:
@@ -72,8 +72,8 @@ def segment_curves(epochs: list[dict[str, Any]]) -> go.Figure:
             for i, (k, name, dash) in enumerate((("val_miou", "validation mIoU", "solid"),
                                                  ("val_dice", "validation Dice", "solid"),
                                                  ("val_acc", "pixels right (flatters)", "dot")))]
-    layout = _layout("Masks per epoch: mIoU and Dice")
-    layout.update(xaxis=dict(title=dict(text="epoch"), dtick=1 if len(ep) <= 20 else None),
+    layout = _layout("Masks per epoch: mIoU and Dice", height=400)
+    layout.update(**LEGEND_BELOW, xaxis=dict(title=dict(text="epoch"), dtick=1 if len(ep) <= 20 else None),
                   yaxis=dict(title=dict(text="score"), range=[0, 1.02]))
     return go.Figure(data=data, layout=layout)
 

@@ -12,6 +12,10 @@ from ..tasks import results
 
 PALETTE = ["#3b5bdb", "#e8590c", "#2b8a3e", "#c2255c", "#7048e8", "#0b7285", "#e67700", "#495057"]
 FONT = dict(size=15)
+# A legend of long names in a half-width column wraps, and above the plot it then covers the
+# title: below the x axis instead (with the bottom margin that makes room for it).
+LEGEND_BELOW = dict(legend=dict(orientation="h", yanchor="top", y=-0.25, xanchor="left", x=0),
+                    margin=dict(l=60, r=20, t=60, b=100))
 # the loss curve's words and colours, for the plotly figure and the live SVG (figures/live_svg.py)
 LOSS_TITLE = "Loss while training"
 LOSS_AXES = ("training step (batches)", "loss (cross-entropy)")
