@@ -1,19 +1,20 @@
 """How the app feels in a real browser: launch, first visits, knobs, and watching a run.
 
-Starts `streamlit run app.py` headless on a free port and, in the same run, a bare Streamlit app
-(one number input and one line of text, written to a temp file, same `.streamlit/config.toml`),
-and drives /usr/bin/chromium with Playwright. Prints:
+Starts `streamlit run app.py` headless on a free port and, in the same run, the scratch apps of
+bench/feel_apps.py (same `.streamlit/config.toml`), and drives /usr/bin/chromium with Playwright.
+Prints:
 
-- launch to first render: from starting the server to the home page drawn in the browser;
-- when the server went quiet after launch (its warm-up over: under 0.1 of a core for 0.5 s);
-- each page's first visit (ui/pages.py), after that, and its next visit: from the click in the
-  sidebar to the page drawn;
-- each knob's round trip, the median of N, and the websocket messages one change makes the server
-  send (each is work for chromium; a count, steady under load): from the input event (pointerdown/keydown, taken in
-  the page) to the page having stopped changing after the rerun, as a ratio to the bare app's
-  number input measured the same way in the same run, and to the same kind of widget (a select
-  box, a slider) in a second bare app: a select box's own round trip is ~2x a number input's
-  (its list closes), the floor no page's select box goes under;
+- launch to first render (server start to the home page drawn), and when the server went quiet
+  (its warm-up over: under 0.1 of a core for 0.5 s);
+- each page's first visit (ui/pages.py) and its next visit: the sidebar click to the page drawn;
+- each knob's round trip (the median of N; the input event, pointerdown/keydown taken in the
+  page, to the page having stopped changing after the rerun) and the websocket messages one
+  change makes the server send, as ratios to: the bare app's number input; the same kind of
+  widget bare (a select box's own round trip is ~2x a number input's: its list closes); and the
+  floor, the bare knob inside the app's frame (navigation, title, intro, link button, tabs).
+  Streamlit's frontend re-renders a page's whole element tree on every rerun, whatever the rerun
+  sent: measured (chromium's script time per change, same run), a one-knob fragment under 40
+  static lines costs 1.4x the bare app, the frame alone 1.4-1.6x;
 - while a run is watched (Training runs, the live fragment at 2 Hz): chromium's CPU (all its
   processes, /proc) and the server's, the bytes the server sends per tick over the websocket, and
   the steps the loss curve showed at the window's start and end (it must move).
@@ -40,58 +41,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from proc_cpu import tree_cpu_seconds  # noqa: E402  (bench/, beside this script)
+from feel_apps import ARM, BARE_APP, BARE_WIDGETS, PROBE, STATE, chrome_app  # noqa: E402  (bench/)
+from proc_cpu import tree_cpu_seconds  # noqa: E402
 from ui.pages import PAGES  # noqa: E402  (plain data: no streamlit import)
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 SETTLE_MS = 400
-BARE_APP = '''import streamlit as st
-n = st.number_input("Number", 0, 1000, 10)
-st.write(f"The number is {n}")
-'''
-BARE_WIDGETS = '''import streamlit as st
-st.title("Bare widgets")
-c = st.selectbox("Choice", ["one", "two", "three"])
-v = st.slider("Level", 0.0, 1.0, 0.5, 0.05)
-st.write(f"{c}, {v:.2f}")
-'''
-
-# Installed in each document as it starts (armed: a page's load counts from navigation start);
-# t0 = the last input event while armed; last = the last change to
-# the page's content (elements, text, text drawn on a canvas); ran/idle = the script state going
-# running -> notRunning. A canvas's children are never drawn: st.dataframe's grid keeps an
-# accessibility copy of its cells there and refreshes it ~200 ms after the canvas shows the new
-# values (measured: canvas text drawn 25-60 ms after the input, that copy 230-260 ms), so
-# changes inside a canvas do not count; the canvas's own drawing does.
-PROBE = """() => {
-  if (window.__feel) return;
-  const f = window.__feel = {armed: true, t0: 0, last: 0, ran: false, idle: 0};
-  const app = () => document.querySelector("[data-testid='stApp']");
-  new MutationObserver(ms => {
-    if (!f.armed) return;
-    const now = performance.now();
-    for (const m of ms) {
-      if (m.type === 'attributes') {
-        const s = app() && app().getAttribute('data-test-script-state');
-        if (s === 'running') f.ran = true;
-        else if (f.ran && !f.idle) f.idle = now;
-      } else {
-        const el = m.target.nodeType === 1 ? m.target : m.target.parentElement;   // text: its element
-        if (!(el && el.closest("[data-testid='stStatusWidget'],header,canvas"))) f.last = now;
-      }
-    }
-  }).observe(document, {subtree: true, childList: true, characterData: true,
-                             attributes: true, attributeFilter: ['data-test-script-state']});
-  const ctx = CanvasRenderingContext2D.prototype, fill = ctx.fillText;
-  ctx.fillText = function (...a) { if (f.armed) f.last = performance.now(); return fill.apply(this, a); };
-  for (const ev of ['pointerdown', 'keydown'])
-    document.addEventListener(ev, () => { if (f.armed) f.t0 = performance.now(); }, true);
-}"""
-ARM = "() => Object.assign(window.__feel, {armed: true, t0: 0, last: 0, ran: false, idle: 0})"
-STATE = """() => { const f = window.__feel, a = document.querySelector("[data-testid='stApp']");
-  return {t0: f.t0, last: f.last, ran: f.ran, idle: f.idle, now: performance.now(),
-          state: a && a.getAttribute('data-test-script-state'),
-          skel: !!document.querySelector("[data-testid='stSkeleton']")}; }"""
 
 
 def free_port() -> int:
@@ -332,6 +287,16 @@ def bare_app(browser, tmp: Path, reps: int) -> dict:
     finally:
         stop_server(proc)
     out = {"launch_s": first, "knob_ms": statistics.median(times) * 1000, "kind_ms": {"number": statistics.median(times) * 1000}}
+    script = tmp / "chrome_app.py"
+    script.write_text(chrome_app(len(PAGES)))
+    proc, url, _ = start_server(str(script), tmp / "runs-bare")
+    try:
+        page = new_page(browser)
+        out["chrome_ms"] = statistics.median(knob_times(page, url, number_knob("Number"), reps,
+                                                        ready="[data-testid='stNumberInput']")) * 1000
+        page.context.close()
+    finally:
+        stop_server(proc)
     script = tmp / "bare_widgets.py"
     script.write_text(BARE_WIDGETS)
     proc, url, _ = start_server(str(script), tmp / "runs-bare")
@@ -386,6 +351,10 @@ def report(bare: dict, app: dict) -> dict:
                  "the warm-up's end; first visits are measured after it"))
     rows += [(f"first visit: {k} (s)", f"{v:.2f}", f"next visit {app['again_s'][k]:.2f}")
              for k, v in app["first_visit_s"].items()]
+    chrome = bare["chrome_ms"]
+    rows.append(("floor: one knob in the app's frame (x bare)", f"{chrome / bare['knob_ms']:.2f}",
+                 f"{chrome:.0f} ms: the bare knob on a page with the app's navigation, title, intro, "
+                 "link button and tabs, nothing else (bench/feel_apps.py)"))
     knobs = {}
     for name, times in app["knobs"].items():
         if isinstance(times, str):
@@ -394,11 +363,13 @@ def report(bare: dict, app: dict) -> dict:
         ms, kind = statistics.median(times) * 1000, KIND[name]
         same = bare["kind_ms"][kind]
         msgs = app["messages"][name]
-        knobs[name] = {"ms": round(ms), "ratio": round(ms / bare["knob_ms"], 2),
-                       "kind": kind, "ratio_same_kind": round(ms / same, 2), "messages": round(msgs, 1)}
+        knobs[name] = {"ms": round(ms), "ratio": round(ms / bare["knob_ms"], 2), "kind": kind,
+                       "ratio_same_kind": round(ms / same, 2), "ratio_floor": round(ms / chrome, 2),
+                       "messages": round(msgs, 1)}
         rows.append((f"knob: {name} (x bare)", f"{ms / bare['knob_ms']:.2f}",
                      f"{ms:.0f} ms vs bare {bare['knob_ms']:.0f} ms (median of {len(times)}); "
-                     f"{ms / same:.2f}x a bare {kind} ({same:.0f} ms); {msgs:.0f} messages a change"))
+                     f"{ms / same:.2f}x a bare {kind} ({same:.0f} ms); {ms / chrome:.2f}x the floor; "
+                     f"{msgs:.0f} messages a change"))
     w = app.get("watch")
     if w:
         rows += [("watching: chromium (cores)", f"{w['chromium_cores']:.2f}", f"over {w['seconds']:.0f} s"),
@@ -412,7 +383,7 @@ def report(bare: dict, app: dict) -> dict:
     result = {"launch_s": round(app["launch_s"], 2), "warm_s": round(app["warm_s"], 2), "bare_launch_s": round(bare["launch_s"], 2),
               "first_visit_s": {k: round(v, 2) for k, v in app["first_visit_s"].items()},
               "next_visit_s": {k: round(v, 2) for k, v in app["again_s"].items()},
-              "bare_knob_ms": round(bare["knob_ms"]), "bare_kind_ms": {k: round(v) for k, v in bare["kind_ms"].items()},
+              "bare_knob_ms": round(bare["knob_ms"]), "floor_knob_ms": round(chrome), "bare_kind_ms": {k: round(v) for k, v in bare["kind_ms"].items()},
               "knobs": knobs,
               "watch": {k: round(v, 3) for k, v in w.items()} if w else None, "cpus": os.cpu_count()}
     print(json.dumps(result))
