@@ -113,5 +113,5 @@ def formula_html(name: str, f: ar.Formula) -> str:
 def question_html(q: ar.Question) -> str:
     cells = q.row()
     head = "".join(f"<th>{k}</th>" for k in cells)
-    body = "".join(f"<td class='blank'>?</td>" if k == q.blank else f"<td>{v}</td>" for k, v in cells.items())
+    body = "".join("<td class='blank'>?</td>" if k == q.blank else f"<td>{v}</td>" for k, v in cells.items())
     return f"<table class='ca-q'><tr>{head}</tr><tr>{body}</tr></table>"

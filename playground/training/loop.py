@@ -335,7 +335,7 @@ class _Loop:
 
     def end_epoch(self, seconds: float, loss_sum: torch.Tensor, correct: torch.Tensor, seen: int) -> None:
         """Validate, log the epoch, step an epoch-wise schedule, save the checkpoints."""
-        run, b = self.run, self.bundle
+        run = self.run
         run.set_status("running", f"validating epoch {self.epoch + 1}")
         val = self.validate()
         self.group.sum(loss_sum, correct)   # the epoch's training figures over every rank

@@ -1,7 +1,7 @@
 """The Network inspector in chromium: pick a preset, edit a layer, break it, apply the fix."""
 from __future__ import annotations
 
-from tests.e2e.helpers import screenshot, wait_idle, widget
+from tests.e2e.helpers import screenshot, wait_idle
 
 
 def pick(page, label: str, option: str) -> None:
