@@ -44,7 +44,7 @@ def one_thread():
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
-    seg = _train(root, task="segment", model={"unet": {"width": 4, "depth": 2}})
+    seg = _train(root, task="segment", model={"unet": {"width": 4, "depth": 2, "context": True}})
     return root, _train(root), seg
 
 
