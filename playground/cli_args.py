@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from . import networks
+from .networks import unet
 from .data import DATASETS, SHAPE_CLASSES, Dataset, data_config, propose_model, shapes_val_count
 from .tasks import TASKS
 from .tasks.detect import LOSS_WEIGHTS
@@ -45,7 +46,15 @@ def data_cfg(a: argparse.Namespace) -> dict[str, Any]:
 
 def model_cfg(a: argparse.Namespace, data: dict[str, Any], ds: Dataset | None = None) -> dict[str, Any]:
     m = a.model
-    if m is None and a.task != D.task:   # another task: its own network (segment: the U-Net)
+    if getattr(a, "unet", None) and (a.task != "segment" or m is not None):
+        raise SystemExit("--unet sets the knobs of a segment run's U-Net (--task segment, no --model).")
+    if m is None and a.task == "segment":   # the U-Net, with the knobs given over the task's own
+        base = TASKS[a.task].default_model()
+        try:
+            return {"unet": {**base["unet"], **unet.parse_pairs(getattr(a, "unet", None))}}
+        except unet.UNetError as e:
+            raise SystemExit(str(e)) from e
+    if m is None and a.task != D.task:   # another task: its own network (detect: the grid detector)
         return TASKS[a.task].default_model()
     if m is None:   # your own data: the network proposed for it (the page proposes the same)
         return propose_model(ds.input_shape, ds.num_classes) if ds is not None else dict(D.model)
@@ -158,6 +167,8 @@ def add_model_args(t: argparse.ArgumentParser) -> None:
     t.add_argument("--vit", action="append", metavar="KEY=VALUE", help=f"{networks.vit.VIT_MODEL}: one "
                    "knob, repeatable: " + "; ".join(f"{k} ({h}, default {networks.vit.VIT_DEFAULTS[k]})"
                                                     for k, h in networks.vit.VIT_HELP.items()))
+    t.add_argument("--unet", action="append", metavar="KEY=VALUE", help="segment: one of the U-Net's "
+                   "knobs over the task's own, repeatable: " + "; ".join(f"{k} ({h})" for k, h in unet.HELP.items()))
     t.add_argument("--loss-weight", action="append", metavar="NAME=VALUE", help="detect: one of the "
                    "loss's weights, repeatable: " + ", ".join(f"{k} (default {v:g})" for k, v in LOSS_WEIGHTS.items()))
     t.add_argument("--pretrained", action="store_true", help="torchvision: ImageNet weights")

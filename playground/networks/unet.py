@@ -31,6 +31,13 @@ DEPTH_RANGE = (1, 5)       # poolings: 32 px shapes have 1 px left at depth 5
 DEFAULTS = {"width": 16, "depth": 3, "skips": True, "context": False}
 
 
+# What each knob does, once (the CLI's --unet help and its messages read this).
+HELP = {"width": f"channels of the first level, {WIDTH_RANGE[0]} to {WIDTH_RANGE[1]}",
+        "depth": f"times the image is halved, {DEPTH_RANGE[0]} to {DEPTH_RANGE[1]}",
+        "skips": "skip connections, 1 or 0", "context": "a class gate from the whole image, 1 or 0"}
+_BOOL = {"1": True, "true": True, "on": True, "yes": True, "0": False, "false": False, "off": False, "no": False}
+
+
 class UNetError(ValueError):
     """Knobs a U-Net cannot be built with; the message says why in words."""
 
@@ -100,6 +107,27 @@ def check_knobs(in_channels: int, num_classes: int, width: int, depth: int) -> N
     if int(in_channels) < 1 or int(num_classes) < 2:
         raise UNetError("A U-Net needs at least one input channel and two classes (background "
                         "and one object).")
+
+
+def parse_pairs(pairs: list[str] | None) -> dict[str, int | bool]:
+    """``["width=8", "context=0"]`` (the CLI's ``--unet``) -> the knobs given, checked (UNetError
+    in words otherwise); knobs not given are left out, so the task's defaults fill them."""
+    given: dict[str, int | bool] = {}
+    for p in pairs or []:
+        key, eq, value = (x.strip() for x in p.partition("="))
+        if key not in HELP or not eq:
+            raise UNetError(f"--unet {p!r}: write KEY=VALUE with a key of {', '.join(HELP)} "
+                            "(e.g. width=8, context=0).")
+        if key in ("skips", "context"):
+            if value.lower() not in _BOOL:
+                raise UNetError(f"--unet {p!r}: {key} is on or off: 1 or 0.")
+            given[key] = _BOOL[value.lower()]
+        elif not value.isdigit():
+            raise UNetError(f"--unet {p!r}: {key} ({HELP[key]}) is a whole number.")
+        else:
+            given[key] = int(value)
+    check_knobs(1, 2, int(given.get("width", WIDTH_RANGE[0])), int(given.get("depth", DEPTH_RANGE[0])))
+    return given
 
 
 def pad_to_multiple(x: torch.Tensor, m: int) -> torch.Tensor:

@@ -95,6 +95,24 @@ def test_a_checkpoint_spec_from_before_the_context_knob_rebuilds_without_it():
     model.load_state_dict(UNet(3, 9, width=8, depth=2).state_dict())   # the old weights fit
 
 
+def test_the_cli_sets_unet_knobs_over_the_tasks_own_and_refuses_bad_ones_in_words():
+    from playground import cli
+    from playground.cli_args import run_config
+
+    def model(*args):
+        return run_config(cli.parser().parse_args(["train", "--task", "segment", *args])).model
+
+    assert model() == TASKS["segment"].default_model()
+    assert model("--unet", "context=0", "--unet", "width=8") == {"unet": {"width": 8, "depth": 2, "context": False}}
+    assert model("--unet", "skips=off")["unet"]["skips"] is False
+    for bad, words in ((["--unet", "depth=9"], "depth must be 1 to 5"), (["--unet", "skip=1"], "a key of width"),
+                       (["--unet", "context=maybe"], "1 or 0"), (["--unet", "width=wide"], "whole number")):
+        with pytest.raises(SystemExit, match=words):
+            model(*bad)
+    with pytest.raises(SystemExit, match="segment run's U-Net"):
+        run_config(cli.parser().parse_args(["train", "--task", "detect", "--unet", "width=8"]))
+
+
 @pytest.mark.parametrize("knobs", [{"width": 2}, {"width": 65}, {"depth": 0}, {"depth": 6}])
 def test_unet_refuses_knobs_out_of_range_in_words(knobs):
     with pytest.raises(UNetError, match="U-Net's"):
