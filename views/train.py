@@ -13,7 +13,7 @@ from playground import export, runs, training
 from playground.figures import training as figs
 from ui.common import fmt_int, page_intro, plain, show_error
 from playground.runs import owners
-from playground.tasks import results
+from playground.tasks import TASKS, results
 from ui.data_inspection import release_closed_uploads, upload_for
 from ui.owner import browser_owner, server_mode
 from ui import task_views, watch
@@ -322,6 +322,15 @@ def watch_view() -> None:
 # --------------------------------------------------------------------------------------------
 # Compare
 # --------------------------------------------------------------------------------------------
+def _settings(config: dict) -> dict:
+    """A run's settings as flat rows; an empty loss (the task's own) named."""
+    flat = _flat(config)
+    task = TASKS.get(str(config.get("task", "classify")))
+    if not flat.get("loss") and task is not None:
+        flat["loss"] = task.default_loss
+    return flat
+
+
 def _flat(d: dict, prefix: str = "") -> dict:
     out = {}
     for k, v in d.items():
@@ -350,12 +359,14 @@ def compare_view() -> None:
                                   format_func=results.words)
     if not chosen:
         return
+    names = [by_id[r].name for r in chosen]        # two runs of one name: told apart by their id's end
+    col = {r: f"{n} ({r[-4:]})" if names.count(n) > 1 else n for r, n in zip(chosen, names)}
     series = []
     for rid in chosen:
         _, epochs, _ = runs.read_metrics(by_id[rid].dir)
-        series.append({"name": html.escape(by_id[rid].name, quote=False), "epochs": epochs})
+        series.append({"name": html.escape(col[rid], quote=False), "epochs": epochs})
     st.plotly_chart(figs.compare_runs(series, metric or "val_acc"), key="train_compare_chart", width="stretch")
-    rows = {by_id[r].name: {**_flat(by_id[r].config),
+    rows = {col[r]: {**_settings(by_id[r].config),
                             **{f"result: {results.short(m)}": results.fmt(m, by_id[r].summary.get(m)) for m in own},
                             "result: epochs done": by_id[r].summary.get("epochs")} for r in chosen}
     df = pd.DataFrame(rows).astype(str)

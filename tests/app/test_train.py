@@ -157,6 +157,22 @@ def test_compare_highlights_differences():
     assert "rows that differ" in texts(at)
 
 
+def test_compare_keeps_two_runs_of_one_name_apart():
+    """Two runs the learner named alike: a column each (the second used to overwrite the first)."""
+    at = page("train").run()
+    for lr in (1e-3, 1e-2):
+        by_key(at.segmented_control, "train_view").set_value("New run").run()
+        small_run(at, train_name="same", train_lr=lr)
+        deadline = time.time() + 180
+        while time.time() < deadline and not all(r.summary and r.status == "finished" for r in runs.list_runs()):
+            time.sleep(0.5)
+    by_key(at.segmented_control, "train_view").set_value("Compare").run()
+    assert_ok(at)
+    df = at.dataframe[0].value
+    assert len(df.columns) == 2 and all(c.startswith("same (") for c in df.columns)
+    assert sorted(df.loc["lr"].tolist()) == ["0.001", "0.01"]
+
+
 def test_damaged_run_folders_are_named_and_the_page_keeps_working(runs_dir):
     """status.json holding a list, config.json whose config is a list, garbage in metrics.jsonl:
     each run is listed as damaged with what is wrong; New run keeps its Start button."""
