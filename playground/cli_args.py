@@ -46,12 +46,12 @@ def data_cfg(a: argparse.Namespace) -> dict[str, Any]:
 
 def model_cfg(a: argparse.Namespace, data: dict[str, Any], ds: Dataset | None = None) -> dict[str, Any]:
     m = a.model
-    if getattr(a, "unet", None) and (a.task != "segment" or m is not None):
+    if a.unet and (a.task != "segment" or m is not None):
         raise SystemExit("--unet sets the knobs of a segment run's U-Net (--task segment, no --model).")
     if m is None and a.task == "segment":   # the U-Net, with the knobs given over the task's own
         base = TASKS[a.task].default_model()
         try:
-            return {"unet": {**base["unet"], **unet.parse_pairs(getattr(a, "unet", None))}}
+            return {"unet": {**base["unet"], **unet.parse_pairs(a.unet)}}
         except unet.UNetError as e:
             raise SystemExit(str(e)) from e
     if m is None and a.task != D.task:   # another task: its own network (detect: the grid detector)
